@@ -1,0 +1,630 @@
+//! The single owner of everything counted: per-endpoint stats (hdrhistogram latency, queries per
+//! request, DB time), N+1 offenders and duplicates per endpoint, per-fingerprint stats across
+//! endpoints, and per-service instrumentation facts for the audit.
+//!
+//! It lives in the aggregator task and is never shared; [`Aggregates::snapshot`] produces the
+//! immutable view that everything else reads. Every map is bounded: endpoints beyond
+//! `max_endpoints` fold into one overflow row, query shapes beyond `max_query_shapes` into one
+//! overflow shape, and per-endpoint finding lists are capped.
+
+mod audit;
+
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::analyze::fingerprint::Fingerprint;
+use crate::analyze::{EndpointKey, RequestAnalysis, hint};
+use crate::assemble::AssemblyOutput;
+use crate::model::Span;
+use crate::snapshot::{
+    DuplicateSnapshot, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot, SlowRequest,
+    Snapshot, Summary, Totals,
+};
+use audit::ServiceFacts;
+
+/// Limits on what is kept.
+#[derive(Debug, Clone)]
+pub struct AggregateConfig {
+    /// Most endpoints kept before the rest fold into the overflow row.
+    pub max_endpoints: usize,
+    /// Most query shapes kept before the rest fold into one.
+    pub max_query_shapes: usize,
+    /// Repeats that make an N+1 (reported in the snapshot's settings).
+    pub n_plus_one_min: u32,
+    /// Grace period, seconds (reported in the snapshot's settings).
+    pub grace_seconds: f64,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig { max_endpoints: 500, max_query_shapes: 5000, n_plus_one_min: 5, grace_seconds: 2.0 }
+    }
+}
+
+/// Most N+1 shapes and duplicates kept per endpoint.
+const MAX_FINDINGS_PER_ENDPOINT: usize = 200;
+/// Slowest requests kept per endpoint.
+const SLOWEST_KEPT: usize = 5;
+/// Endpoints listed per query shape.
+const MAX_ENDPOINTS_PER_QUERY: usize = 50;
+/// Distinct folded endpoints counted exactly before the count becomes a lower bound.
+const MAX_FOLDED_TRACKED: usize = 100_000;
+
+const OVERFLOW_SERVICE: &str = "*";
+const OVERFLOW_METHOD: &str = "*";
+const OVERFLOW_ROUTE: &str = "(other endpoints)";
+const OVERFLOW_QUERY: &str = "(other query shapes)";
+
+/// A distribution: an hdrhistogram (auto-resizing, 2 significant digits, about 1 %) for the
+/// percentiles, plus the exact count, sum and max, so that means and maxima are exact and no
+/// percentile exceeds the true maximum.
+#[derive(Debug, Clone)]
+struct Distribution {
+    histogram: Histogram<u64>,
+    sum: u128,
+    max: u64,
+}
+
+impl Distribution {
+    fn new() -> Self {
+        let mut histogram = Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits is valid"));
+        histogram.auto(true);
+        Distribution { histogram, sum: 0, max: 0 }
+    }
+
+    fn record(&mut self, value: u64) {
+        if self.histogram.record(value).is_err() {
+            self.histogram.saturating_record(value);
+        }
+        self.sum += u128::from(value);
+        self.max = self.max.max(value);
+    }
+
+    fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        self.histogram.value_at_quantile(q).min(self.max)
+    }
+
+    /// Summary with values divided by `scale` (1000 turns microseconds into milliseconds).
+    fn summary(&self, scale: f64) -> Summary {
+        let count = self.count();
+        if count == 0 {
+            return Summary::default();
+        }
+        let at = |q: f64| round3(self.quantile(q) as f64 / scale);
+        Summary {
+            mean: round3(self.sum as f64 / count as f64 / scale),
+            p50: at(0.50),
+            p90: at(0.90),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: round3(self.max as f64 / scale),
+        }
+    }
+}
+
+fn ns_to_us(ns: u64) -> u64 {
+    ns / 1_000
+}
+
+fn ms(ns: u64) -> f64 {
+    round3(ns as f64 / 1_000_000.0)
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+struct NPlusOneStats {
+    fingerprint: Arc<Fingerprint>,
+    db_system: Arc<str>,
+    example_statement: Box<str>,
+    requests_affected: u64,
+    repeats: Distribution,
+    time_ns_total: u64,
+    max_repeats: u32,
+    example_trace_id: String,
+    language: Option<Arc<str>>,
+}
+
+struct DuplicateStats {
+    fingerprint: Arc<Fingerprint>,
+    statement: Box<str>,
+    repeats_max: u32,
+    requests_affected: u64,
+    wasted_ns: u64,
+    example_trace_id: String,
+}
+
+struct EndpointStats {
+    requests: u64,
+    errors: u64,
+    latency_us: Distribution,
+    queries: Distribution,
+    db_time_us: Distribution,
+    latency_ns_total: u64,
+    db_time_ns_total: u64,
+    connection_spans: u64,
+    n_plus_one: FxHashMap<u64, NPlusOneStats>,
+    duplicates: FxHashMap<u64, DuplicateStats>,
+    /// Slowest first.
+    slowest: Vec<SlowRequest>,
+}
+
+impl EndpointStats {
+    fn new() -> Self {
+        EndpointStats {
+            requests: 0,
+            errors: 0,
+            latency_us: Distribution::new(),
+            queries: Distribution::new(),
+            db_time_us: Distribution::new(),
+            latency_ns_total: 0,
+            db_time_ns_total: 0,
+            connection_spans: 0,
+            n_plus_one: FxHashMap::default(),
+            duplicates: FxHashMap::default(),
+            slowest: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, analysis: &RequestAnalysis, trace_id: &str) {
+        self.requests += 1;
+        self.errors += u64::from(analysis.is_error);
+        self.latency_us.record(ns_to_us(analysis.duration_ns));
+        self.queries.record(analysis.queries.len() as u64);
+        self.db_time_us.record(ns_to_us(analysis.db_time_ns));
+        self.latency_ns_total = self.latency_ns_total.saturating_add(analysis.duration_ns);
+        self.db_time_ns_total = self.db_time_ns_total.saturating_add(analysis.db_time_ns);
+        self.connection_spans += u64::from(analysis.connection_spans);
+        self.record_n_plus_one(analysis, trace_id);
+        self.record_duplicates(analysis, trace_id);
+        self.record_slowest(analysis, trace_id);
+    }
+
+    fn record_n_plus_one(&mut self, analysis: &RequestAnalysis, trace_id: &str) {
+        for group in &analysis.n_plus_one {
+            let full = self.n_plus_one.len() >= MAX_FINDINGS_PER_ENDPOINT;
+            let stats = match self.n_plus_one.get_mut(&group.fingerprint.id) {
+                Some(stats) => stats,
+                None if full => continue,
+                None => self.n_plus_one.entry(group.fingerprint.id).or_insert_with(|| NPlusOneStats {
+                    fingerprint: Arc::clone(&group.fingerprint),
+                    db_system: Arc::clone(&group.db_system),
+                    example_statement: group.example_statement.clone(),
+                    requests_affected: 0,
+                    repeats: Distribution::new(),
+                    time_ns_total: 0,
+                    max_repeats: 0,
+                    example_trace_id: String::new(),
+                    language: analysis.service.language.clone(),
+                }),
+            };
+            stats.requests_affected += 1;
+            stats.repeats.record(u64::from(group.repeats));
+            stats.time_ns_total = stats.time_ns_total.saturating_add(group.time_ns);
+            if group.repeats > stats.max_repeats {
+                stats.max_repeats = group.repeats;
+                stats.example_trace_id = trace_id.to_string();
+                stats.example_statement = group.example_statement.clone();
+            }
+        }
+    }
+
+    fn record_duplicates(&mut self, analysis: &RequestAnalysis, trace_id: &str) {
+        for duplicate in &analysis.duplicates {
+            let full = self.duplicates.len() >= MAX_FINDINGS_PER_ENDPOINT;
+            let stats = match self.duplicates.get_mut(&duplicate.identity) {
+                Some(stats) => stats,
+                None if full => continue,
+                None => self.duplicates.entry(duplicate.identity).or_insert_with(|| DuplicateStats {
+                    fingerprint: Arc::clone(&duplicate.fingerprint),
+                    statement: duplicate.statement.clone(),
+                    repeats_max: 0,
+                    requests_affected: 0,
+                    wasted_ns: 0,
+                    example_trace_id: String::new(),
+                }),
+            };
+            stats.requests_affected += 1;
+            stats.wasted_ns = stats.wasted_ns.saturating_add(duplicate.wasted_ns);
+            if duplicate.repeats > stats.repeats_max {
+                stats.repeats_max = duplicate.repeats;
+                stats.example_trace_id = trace_id.to_string();
+            }
+        }
+    }
+
+    fn record_slowest(&mut self, analysis: &RequestAnalysis, trace_id: &str) {
+        let duration_ms = ms(analysis.duration_ns);
+        if self.slowest.len() >= SLOWEST_KEPT && self.slowest.last().is_some_and(|s| s.duration_ms >= duration_ms) {
+            return;
+        }
+        let at = self.slowest.partition_point(|s| s.duration_ms >= duration_ms);
+        self.slowest.insert(
+            at,
+            SlowRequest { trace_id: trace_id.to_string(), duration_ms, queries: analysis.queries.len() as u64 },
+        );
+        self.slowest.truncate(SLOWEST_KEPT);
+    }
+
+    fn snapshot(&self, key: &EndpointKey, folded: Option<u64>) -> EndpointSnapshot {
+        let mut n_plus_one: Vec<NPlusOneSnapshot> = self
+            .n_plus_one
+            .values()
+            .map(|s| NPlusOneSnapshot {
+                fingerprint: s.fingerprint.text.clone(),
+                fingerprint_id: format!("{:016x}", s.fingerprint.id),
+                statement: s.example_statement.to_string(),
+                db_system: s.db_system.to_string(),
+                tables: s.fingerprint.tables.clone(),
+                requests_affected: s.requests_affected,
+                repeats: Repeats { p50: s.repeats.quantile(0.5), max: s.repeats.max },
+                time_ms_total: ms(s.time_ns_total),
+                example_trace_id: s.example_trace_id.clone(),
+                hint: hint::n_plus_one_hint(&s.fingerprint, s.language.as_deref()),
+            })
+            .collect();
+        n_plus_one.sort_by(|a, b| {
+            b.time_ms_total.total_cmp(&a.time_ms_total).then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        let mut duplicates: Vec<DuplicateSnapshot> = self
+            .duplicates
+            .values()
+            .map(|d| DuplicateSnapshot {
+                fingerprint: d.fingerprint.text.clone(),
+                statement: d.statement.to_string(),
+                repeats_max: u64::from(d.repeats_max),
+                requests_affected: d.requests_affected,
+                time_ms_wasted: ms(d.wasted_ns),
+                example_trace_id: d.example_trace_id.clone(),
+                hint: hint::duplicate_hint(&d.fingerprint),
+            })
+            .collect();
+        duplicates.sort_by(|a, b| b.repeats_max.cmp(&a.repeats_max).then_with(|| a.statement.cmp(&b.statement)));
+        let db_time_share = if self.latency_ns_total == 0 {
+            0.0
+        } else {
+            round3((self.db_time_ns_total as f64 / self.latency_ns_total as f64).min(1.0))
+        };
+        EndpointSnapshot {
+            service: key.service.to_string(),
+            method: key.method.to_string(),
+            route: key.route.to_string(),
+            requests: self.requests,
+            errors: self.errors,
+            latency_ms: self.latency_us.summary(1000.0),
+            queries_per_request: self.queries.summary(1.0),
+            db_time_ms: self.db_time_us.summary(1000.0),
+            db_time_share,
+            connection_spans: self.connection_spans,
+            n_plus_one,
+            duplicates,
+            slowest: self.slowest.clone(),
+            folded_endpoints: folded,
+        }
+    }
+}
+
+struct QueryStats {
+    fingerprint: Arc<Fingerprint>,
+    db_system: Arc<str>,
+    calls: u64,
+    latency_us: Distribution,
+    time_ns_total: u64,
+    endpoints: FxHashSet<EndpointKey>,
+    more_endpoints: bool,
+}
+
+impl QueryStats {
+    fn new(fingerprint: Arc<Fingerprint>, db_system: Arc<str>) -> Self {
+        QueryStats {
+            fingerprint,
+            db_system,
+            calls: 0,
+            latency_us: Distribution::new(),
+            time_ns_total: 0,
+            endpoints: FxHashSet::default(),
+            more_endpoints: false,
+        }
+    }
+}
+
+/// Counters from assembly.
+#[derive(Debug, Default)]
+struct AssemblyCounters {
+    spans_dropped: u64,
+    traces_incomplete: u64,
+    traces_evicted: u64,
+    requests: u64,
+    queries: u64,
+}
+
+/// All aggregates. Single owner: the aggregator task.
+pub struct Aggregates {
+    config: AggregateConfig,
+    endpoints: FxHashMap<EndpointKey, EndpointStats>,
+    overflow: Option<EndpointStats>,
+    folded: FxHashSet<EndpointKey>,
+    folded_more: u64,
+    queries: FxHashMap<u64, QueryStats>,
+    query_overflow: Option<QueryStats>,
+    services: FxHashMap<Arc<str>, ServiceFacts>,
+    counters: AssemblyCounters,
+}
+
+impl Aggregates {
+    /// Empty aggregates.
+    pub fn new(config: AggregateConfig) -> Self {
+        Aggregates {
+            config,
+            endpoints: FxHashMap::default(),
+            overflow: None,
+            folded: FxHashSet::default(),
+            folded_more: 0,
+            queries: FxHashMap::default(),
+            query_overflow: None,
+            services: FxHashMap::default(),
+            counters: AssemblyCounters::default(),
+        }
+    }
+
+    /// Notes per-service instrumentation facts of arriving spans (for the audit).
+    pub fn observe_spans(&mut self, spans: &[Span]) {
+        let mut current: Option<(&Arc<str>, audit::SpanFacts)> = None;
+        for span in spans {
+            match &mut current {
+                Some((name, facts)) if Arc::ptr_eq(name, &span.service.name) => facts.add(span),
+                _ => {
+                    if let Some((name, facts)) = current.take() {
+                        self.service_facts(name, span).merge(&facts);
+                    }
+                    let mut facts = audit::SpanFacts::default();
+                    facts.add(span);
+                    current = Some((&span.service.name, facts));
+                }
+            }
+        }
+        if let (Some((name, facts)), Some(span)) = (current, spans.last()) {
+            self.service_facts(name, span).merge(&facts);
+        }
+    }
+
+    fn service_facts(&mut self, name: &Arc<str>, span: &Span) -> &mut ServiceFacts {
+        self.services.entry(Arc::clone(name)).or_insert_with(|| ServiceFacts::new(span.service.language.clone()))
+    }
+
+    /// Takes in the counters and per-service facts of closed traces.
+    pub fn record_assembly(&mut self, out: &AssemblyOutput) {
+        self.counters.spans_dropped += out.dropped_spans + out.late_spans;
+        self.counters.traces_incomplete += out.incomplete_traces;
+        self.counters.traces_evicted += out.evicted_traces;
+        for (service, orphans) in &out.orphans {
+            self.services
+                .entry(Arc::clone(&service.name))
+                .or_insert_with(|| ServiceFacts::new(service.language.clone()))
+                .orphan_spans += orphans;
+        }
+        for (service, queries) in &out.queries_outside_requests {
+            self.services
+                .entry(Arc::clone(&service.name))
+                .or_insert_with(|| ServiceFacts::new(service.language.clone()))
+                .queries_outside_requests += queries;
+        }
+    }
+
+    /// Adds one analyzed request.
+    pub fn record(&mut self, analysis: &RequestAnalysis) {
+        self.counters.requests += 1;
+        self.counters.queries += analysis.queries.len() as u64;
+        if let Some(facts) = self.services.get_mut(&analysis.service.name) {
+            facts.requests += 1;
+        }
+        let trace_id = analysis.trace_id.to_string();
+        self.endpoint_stats(&analysis.endpoint).record(analysis, &trace_id);
+        for query in &analysis.queries {
+            let stats = self.query_stats(&query.fingerprint, &query.db_system);
+            stats.calls += 1;
+            stats.latency_us.record(ns_to_us(query.duration_ns()));
+            stats.time_ns_total = stats.time_ns_total.saturating_add(query.duration_ns());
+            if stats.endpoints.len() < MAX_ENDPOINTS_PER_QUERY {
+                stats.endpoints.insert(analysis.endpoint.clone());
+            } else if !stats.endpoints.contains(&analysis.endpoint) {
+                stats.more_endpoints = true;
+            }
+        }
+    }
+
+    fn endpoint_stats(&mut self, key: &EndpointKey) -> &mut EndpointStats {
+        if self.endpoints.contains_key(key) || self.endpoints.len() < self.config.max_endpoints {
+            return self.endpoints.entry(key.clone()).or_insert_with(EndpointStats::new);
+        }
+        if self.folded.len() < MAX_FOLDED_TRACKED {
+            self.folded.insert(key.clone());
+        } else if !self.folded.contains(key) {
+            self.folded_more += 1;
+        }
+        self.overflow.get_or_insert_with(EndpointStats::new)
+    }
+
+    fn query_stats(&mut self, fingerprint: &Arc<Fingerprint>, db_system: &Arc<str>) -> &mut QueryStats {
+        if self.queries.contains_key(&fingerprint.id) || self.queries.len() < self.config.max_query_shapes {
+            return self
+                .queries
+                .entry(fingerprint.id)
+                .or_insert_with(|| QueryStats::new(Arc::clone(fingerprint), Arc::clone(db_system)));
+        }
+        self.query_overflow.get_or_insert_with(|| {
+            let other = Fingerprint {
+                id: 0,
+                text: OVERFLOW_QUERY.to_string(),
+                tables: Vec::new(),
+                operation: None,
+                filter_columns: Vec::new(),
+                has_placeholders: false,
+                has_literals: false,
+                parsed: false,
+                truncated: false,
+                opaque: true,
+            };
+            QueryStats::new(Arc::new(other), Arc::from(""))
+        })
+    }
+
+    /// Requests recorded so far.
+    pub fn requests(&self) -> u64 {
+        self.counters.requests
+    }
+
+    /// The immutable view. `totals` starts from the receivers' counters; `pending` is the
+    /// number of traces still being assembled.
+    pub fn snapshot(&self, mut totals: Totals, pending_traces: u64) -> Snapshot {
+        totals.requests = self.counters.requests;
+        totals.queries = self.counters.queries;
+        totals.spans_dropped = self.counters.spans_dropped;
+        totals.traces_incomplete = self.counters.traces_incomplete;
+        totals.traces_evicted = self.counters.traces_evicted;
+        totals.traces_pending = pending_traces;
+        totals.endpoints_folded = self.folded.len() as u64 + self.folded_more;
+
+        let mut endpoints: Vec<EndpointSnapshot> = self.endpoints.iter().map(|(k, s)| s.snapshot(k, None)).collect();
+        if let Some(overflow) = &self.overflow {
+            let key = EndpointKey {
+                service: Arc::from(OVERFLOW_SERVICE),
+                method: Arc::from(OVERFLOW_METHOD),
+                route: Arc::from(OVERFLOW_ROUTE),
+            };
+            endpoints.push(overflow.snapshot(&key, Some(totals.endpoints_folded)));
+        }
+        endpoints.sort_by(|a, b| {
+            b.latency_ms
+                .p95
+                .total_cmp(&a.latency_ms.p95)
+                .then_with(|| (&a.service, &a.method, &a.route).cmp(&(&b.service, &b.method, &b.route)))
+        });
+
+        let mut queries: Vec<QuerySnapshot> =
+            self.queries.values().chain(self.query_overflow.as_ref()).map(query_snapshot).collect();
+        queries.sort_by(|a, b| {
+            b.time_ms_total.total_cmp(&a.time_ms_total).then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+
+        let audit = audit::audit(&self.services, &totals);
+        Snapshot {
+            generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            totals,
+            endpoints,
+            queries,
+            audit,
+            settings: SettingsSnapshot {
+                n_plus_one_min: self.config.n_plus_one_min,
+                grace_seconds: self.config.grace_seconds,
+            },
+        }
+    }
+}
+
+fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {
+    let mut endpoints: Vec<String> = stats.endpoints.iter().map(EndpointKey::label).collect();
+    endpoints.sort();
+    if stats.more_endpoints {
+        endpoints.push("(more)".to_string());
+    }
+    QuerySnapshot {
+        fingerprint: stats.fingerprint.text.clone(),
+        fingerprint_id: format!("{:016x}", stats.fingerprint.id),
+        db_system: stats.db_system.to_string(),
+        tables: stats.fingerprint.tables.clone(),
+        calls: stats.calls,
+        latency_ms: stats.latency_us.summary(1000.0),
+        time_ms_total: ms(stats.time_ns_total),
+        endpoints,
+        parsed: stats.fingerprint.parsed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Analyzer;
+    use crate::analyze::test_support::{query, root};
+    use crate::model::Request;
+
+    fn n_plus_one_request(n: u8, duration_ms: u64) -> RequestAnalysis {
+        let mut root = root();
+        root.end_ns = duration_ms * 1_000_000;
+        let spans = (0..n).map(|i| query(10 + i, 1, "SELECT * FROM author WHERE id = ?", u64::from(i))).collect();
+        Analyzer::new(5, 100).analyze(Request { root, spans })
+    }
+
+    #[test]
+    fn endpoint_summaries_and_n_plus_one_stats() {
+        let mut aggregates = Aggregates::new(AggregateConfig::default());
+        for (n, ms) in [(5, 10), (8, 30), (2, 20)] {
+            aggregates.record(&n_plus_one_request(n, ms));
+        }
+        let snapshot = aggregates.snapshot(Totals::default(), 0);
+        assert_eq!(snapshot.totals.requests, 3);
+        assert_eq!(snapshot.totals.queries, 15);
+        let endpoint = &snapshot.endpoints[0];
+        assert_eq!(endpoint.requests, 3);
+        assert_eq!(endpoint.queries_per_request.max, 8.0);
+        assert_eq!(endpoint.queries_per_request.p50, 5.0);
+        assert_eq!(endpoint.latency_ms.max, 30.0);
+        assert_eq!(endpoint.n_plus_one.len(), 1);
+        let offender = &endpoint.n_plus_one[0];
+        assert_eq!(offender.requests_affected, 2);
+        assert_eq!(offender.repeats, Repeats { p50: 5, max: 8 });
+        assert_eq!(offender.time_ms_total, 13.0);
+        assert_eq!(offender.example_trace_id.len(), 32);
+        assert_eq!(snapshot.queries.len(), 1);
+        assert_eq!(snapshot.queries[0].calls, 15);
+        assert_eq!(snapshot.queries[0].endpoints, vec!["GET /books/".to_string()]);
+        assert_eq!(endpoint.slowest[0].duration_ms, 30.0);
+        assert_eq!(endpoint.slowest[0].queries, 8);
+    }
+
+    #[test]
+    fn endpoints_beyond_the_cap_fold_into_one_row() {
+        let mut aggregates = Aggregates::new(AggregateConfig { max_endpoints: 2, ..Default::default() });
+        for i in 0..5 {
+            let mut analysis = n_plus_one_request(1, 10);
+            analysis.endpoint.route = Arc::from(format!("/r{i}"));
+            aggregates.record(&analysis);
+        }
+        let snapshot = aggregates.snapshot(Totals::default(), 0);
+        assert_eq!(snapshot.endpoints.len(), 3);
+        let overflow = snapshot.endpoints.iter().find(|e| e.route == OVERFLOW_ROUTE).expect("overflow row");
+        assert_eq!(overflow.folded_endpoints, Some(3));
+        assert_eq!(overflow.requests, 3);
+        assert_eq!(snapshot.totals.endpoints_folded, 3);
+    }
+
+    #[test]
+    fn endpoints_are_sorted_by_p95_descending() {
+        let mut aggregates = Aggregates::new(AggregateConfig::default());
+        for (route, ms) in [("/fast", 5), ("/slow", 500), ("/mid", 50)] {
+            let mut analysis = n_plus_one_request(1, ms);
+            analysis.endpoint.route = Arc::from(route);
+            aggregates.record(&analysis);
+        }
+        let routes: Vec<String> =
+            aggregates.snapshot(Totals::default(), 0).endpoints.into_iter().map(|e| e.route).collect();
+        assert_eq!(routes, ["/slow", "/mid", "/fast"]);
+    }
+
+    #[test]
+    fn slowest_keeps_the_top_five_in_order() {
+        let mut stats = EndpointStats::new();
+        for ms in [3, 9, 1, 7, 5, 8, 2] {
+            stats.record(&n_plus_one_request(0, ms), "t");
+        }
+        let kept: Vec<f64> = stats.slowest.iter().map(|s| s.duration_ms).collect();
+        assert_eq!(kept, [9.0, 8.0, 7.0, 5.0, 3.0]);
+    }
+}

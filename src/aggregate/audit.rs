@@ -1,0 +1,275 @@
+//! The instrumentation audit: per service, what is missing when the data is incomplete (no
+//! server spans, server spans without `http.route`, DB spans without statement text, no DB spans
+//! at all, spans whose parent never arrived), each with the fix. An empty dashboard must never be
+//! a mystery, so "nothing received yet" is an entry too.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::model::{Span, SpanKind};
+use crate::snapshot::{AuditEntry, Totals};
+
+/// Counts gathered from the spans of one service within one batch.
+#[derive(Debug, Default, Clone)]
+pub struct SpanFacts {
+    spans: u64,
+    server_spans: u64,
+    server_spans_without_route: u64,
+    db_spans: u64,
+    db_spans_without_statement: u64,
+}
+
+impl SpanFacts {
+    /// Counts one span.
+    pub fn add(&mut self, span: &Span) {
+        self.spans += 1;
+        if span.kind == SpanKind::Server {
+            self.server_spans += 1;
+            if span.http.as_ref().is_none_or(|h| h.route.is_none()) {
+                self.server_spans_without_route += 1;
+            }
+        }
+        if let Some(db) = &span.db {
+            self.db_spans += 1;
+            if db.statement.is_none() {
+                self.db_spans_without_statement += 1;
+            }
+        }
+    }
+}
+
+/// Everything known about one service's instrumentation.
+#[derive(Debug, Default)]
+pub struct ServiceFacts {
+    language: Option<Arc<str>>,
+    spans: SpanFacts,
+    /// Requests assembled for it.
+    pub requests: u64,
+    /// Spans whose parent never arrived.
+    pub orphan_spans: u64,
+    /// Queries that ran outside any request.
+    pub queries_outside_requests: u64,
+}
+
+impl ServiceFacts {
+    /// Facts of a service not seen before.
+    pub fn new(language: Option<Arc<str>>) -> Self {
+        ServiceFacts { language, ..Default::default() }
+    }
+
+    /// Adds a batch's counts.
+    pub fn merge(&mut self, facts: &SpanFacts) {
+        let s = &mut self.spans;
+        s.spans += facts.spans;
+        s.server_spans += facts.server_spans;
+        s.server_spans_without_route += facts.server_spans_without_route;
+        s.db_spans += facts.db_spans;
+        s.db_spans_without_statement += facts.db_spans_without_statement;
+    }
+}
+
+fn db_instrumentation(language: Option<&str>) -> &'static str {
+    match language {
+        Some("python") => {
+            "install and enable the driver instrumentation (opentelemetry-instrumentation-sqlite3, -psycopg2, -psycopg, -mysqlclient or -pymysql; `opentelemetry-bootstrap -a install` finds them)"
+        }
+        Some("nodejs") => {
+            "register the driver instrumentation (@opentelemetry/instrumentation-pg, -mysql2, -knex, or @prisma/instrumentation)"
+        }
+        Some("java") => {
+            "the Java agent traces JDBC by default: check that otel.instrumentation.jdbc.enabled is not false"
+        }
+        Some("ruby") => {
+            "add opentelemetry-instrumentation-pg / -mysql2 / -trilogy (there is none for SQLite: Rails on SQLite shows no SQL)"
+        }
+        Some("dotnet") => {
+            "add OpenTelemetry.Instrumentation.SqlClient, or Npgsql's AddNpgsql(), to the tracer provider"
+        }
+        Some("go") => "wrap database/sql with otelsql (XSAM/otelsql) and pass the db.system attribute",
+        _ => "enable the database driver instrumentation of the OpenTelemetry SDK",
+    }
+}
+
+fn statement_capture(language: Option<&str>) -> &'static str {
+    match language {
+        Some("dotnet") => {
+            "set SetDbStatementForText = true on SqlClient instrumentation (older versions) or update it; EF Core: SetDbStatementForText"
+        }
+        Some("ruby") => "set the instrumentation's db_statement option to :obfuscate or :include (not :omit)",
+        Some("go") => "do not set otelsql's DisableQuery / WithSpanOptions(SpanOptions{DisableQuery: true})",
+        Some("java") => {
+            "check otel.instrumentation.common.db-statement-sanitizer and the JDBC instrumentation settings"
+        }
+        _ => "enable statement capture in the database instrumentation (db.query.text / db.statement)",
+    }
+}
+
+fn route_fix(language: Option<&str>) -> &'static str {
+    match language {
+        Some("python") => {
+            "use the framework instrumentation (opentelemetry-instrumentation-django / -flask / -fastapi), which sets http.route"
+        }
+        Some("nodejs") => {
+            "add the framework instrumentation (@opentelemetry/instrumentation-express, -fastify, -koa) next to instrumentation-http"
+        }
+        Some("ruby") => {
+            "use opentelemetry-instrumentation-action_pack with Rails 7.1 or later (http.route from route_uri_pattern)"
+        }
+        Some("go") => {
+            "use Go 1.22 ServeMux patterns with otelhttp, or the router's instrumentation (otelgin, otelchi, otelecho)"
+        }
+        Some("java") => {
+            "the Java agent sets http.route for Spring, JAX-RS and Servlet mappings: check the framework is supported"
+        }
+        Some("dotnet") => {
+            "ASP.NET Core instrumentation sets http.route for routed endpoints: check UseRouting and endpoint routing"
+        }
+        _ => "enable the web framework's instrumentation, which sets http.route",
+    }
+}
+
+fn entry(service: &str, code: &str, problem: String, fix: String) -> AuditEntry {
+    AuditEntry { service: service.to_string(), code: code.to_string(), problem, fix }
+}
+
+/// The audit entries for these services and totals, in a stable order.
+pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> Vec<AuditEntry> {
+    let mut entries = Vec::new();
+    if totals.spans_received == 0 {
+        let problem = if totals.metric_exports + totals.log_exports > 0 {
+            format!("no spans received, only {} metrics and {} logs exports", totals.metric_exports, totals.log_exports)
+        } else {
+            "no spans received yet".to_string()
+        };
+        entries.push(entry(
+            "",
+            "no_spans",
+            problem,
+            "point the app's exporter at apmtop: OTEL_TRACES_EXPORTER=otlp and OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP), then make some requests; the app's exporter log says why an export failed".to_string(),
+        ));
+    }
+    let mut names: Vec<&Arc<str>> = services.keys().collect();
+    names.sort();
+    for name in names {
+        let facts = &services[name];
+        let s = &facts.spans;
+        let language = facts.language.as_deref();
+        if s.spans > 0 && s.server_spans == 0 && facts.requests == 0 {
+            entries.push(entry(
+                name,
+                "no_server_spans",
+                format!("{} spans received but no SERVER span, so no request could be assembled", s.spans),
+                format!("instrument the web framework or HTTP server: {}", route_fix(language)),
+            ));
+        }
+        if s.server_spans_without_route > 0 {
+            entries.push(entry(
+                name,
+                "server_spans_without_route",
+                format!(
+                    "{} of {} server spans have no http.route; their endpoints are grouped by normalized path",
+                    s.server_spans_without_route, s.server_spans
+                ),
+                route_fix(language).to_string(),
+            ));
+        }
+        if s.db_spans > 0 && s.db_spans == s.db_spans_without_statement {
+            entries.push(entry(
+                name,
+                "db_spans_without_statement",
+                format!(
+                    "none of its {} DB spans carries statement text, so queries cannot be counted or fingerprinted",
+                    s.db_spans
+                ),
+                statement_capture(language).to_string(),
+            ));
+        }
+        if s.db_spans == 0 && (s.server_spans > 0 || facts.requests > 0) {
+            entries.push(entry(
+                name,
+                "no_db_spans",
+                format!(
+                    "{} requests but no DB spans at all: queries are invisible",
+                    facts.requests.max(s.server_spans)
+                ),
+                format!("if this service uses a database, {}", db_instrumentation(language)),
+            ));
+        }
+        if facts.orphan_spans > 0 {
+            entries.push(entry(
+                name,
+                "spans_without_parent",
+                format!("{} spans whose parent span never arrived were left out of requests", facts.orphan_spans),
+                "make every service of the trace export to apmtop, check the SDK is not dropping spans (OTEL_BSP_MAX_QUEUE_SIZE), and raise --grace if parents arrive late".to_string(),
+            ));
+        }
+        if facts.queries_outside_requests > 0 {
+            entries.push(entry(
+                name,
+                "queries_outside_requests",
+                format!(
+                    "{} queries ran outside any request (start-up, migrations, background work) and are not attributed to an endpoint",
+                    facts.queries_outside_requests
+                ),
+                "nothing to do if expected; wrap background work in a span to see it as its own endpoint".to_string(),
+            ));
+        }
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::test_support::{query, root};
+
+    fn facts_of(spans: &[Span]) -> ServiceFacts {
+        let mut facts = ServiceFacts::new(Some(Arc::from("python")));
+        let mut batch = SpanFacts::default();
+        for span in spans {
+            batch.add(span);
+        }
+        facts.merge(&batch);
+        facts
+    }
+
+    fn codes(services: FxHashMap<Arc<str>, ServiceFacts>) -> Vec<String> {
+        let totals = Totals { spans_received: 1, ..Default::default() };
+        audit(&services, &totals).into_iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn nothing_received_is_explained() {
+        let entries = audit(&FxHashMap::default(), &Totals::default());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].code, "no_spans");
+        assert!(entries[0].fix.contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+
+    #[test]
+    fn complete_instrumentation_has_no_entries() {
+        let mut facts = facts_of(&[root(), query(2, 1, "SELECT 1", 0)]);
+        facts.requests = 1;
+        assert!(codes(FxHashMap::from_iter([(Arc::from("shop"), facts)])).is_empty());
+    }
+
+    #[test]
+    fn missing_pieces_are_each_reported() {
+        let mut server = root();
+        server.http.as_mut().expect("http").route = None;
+        let mut db = query(2, 1, "x", 0);
+        db.db.as_mut().expect("db").statement = None;
+        let mut facts = facts_of(&[server, db]);
+        facts.orphan_spans = 2;
+        let found = codes(FxHashMap::from_iter([(Arc::from("shop"), facts)]));
+        assert_eq!(found, ["server_spans_without_route", "db_spans_without_statement", "spans_without_parent"]);
+
+        let only_queries = facts_of(&[query(2, 1, "SELECT 1", 0)]);
+        assert_eq!(codes(FxHashMap::from_iter([(Arc::from("worker"), only_queries)])), ["no_server_spans"]);
+
+        let mut no_db = facts_of(&[root()]);
+        no_db.requests = 1;
+        assert_eq!(codes(FxHashMap::from_iter([(Arc::from("web"), no_db)])), ["no_db_spans"]);
+    }
+}

@@ -1,0 +1,305 @@
+//! Per-request analysis: turns a [`Request`] into a [`RequestAnalysis`] — its endpoint, its
+//! queries with fingerprints, DB time, N+1 groups and exact duplicates.
+//!
+//! - `fingerprint`: SQL normalization (sqlparser, with a token fallback) and its bounded cache.
+//! - `endpoint`: service + method + route of a request.
+//! - `n_plus_one`, `duplicates`: the detectors, over the request's queries.
+//! - `hint`: concrete fix hints, worded for the service's language and ORMs.
+//!
+//! A query is a DB span with statement text. When an ORM span and a driver span nest with text on
+//! both, only the innermost one counts. DB spans without text (connect, pool checkout) are counted
+//! as connection spans, never as queries.
+
+pub mod duplicates;
+pub mod endpoint;
+pub mod fingerprint;
+pub mod hint;
+pub mod n_plus_one;
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::model::{Request, Service, Span, SpanId, TraceId};
+pub use duplicates::Duplicate;
+pub use endpoint::EndpointKey;
+use fingerprint::{Fingerprint, FingerprintCache};
+pub use n_plus_one::NPlusOne;
+
+/// One executed query of a request.
+#[derive(Debug, Clone)]
+pub struct QueryExec {
+    /// Fingerprint of its statement.
+    pub fingerprint: Arc<Fingerprint>,
+    /// DB system (`postgresql`, `sqlite`, ...; empty when unknown).
+    pub db_system: Arc<str>,
+    /// Statement text as sent.
+    pub statement: Box<str>,
+    /// Start, unix nanoseconds.
+    pub start_ns: u64,
+    /// End, unix nanoseconds.
+    pub end_ns: u64,
+    /// Same value for two executions known to run the same statement with the same values;
+    /// `None` when the values are unknown (placeholders without captured parameters).
+    pub identity: Option<u64>,
+}
+
+impl QueryExec {
+    /// Duration in nanoseconds.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// Whether detectors may group this query (not transaction control, not opaque text).
+    pub fn is_groupable(&self) -> bool {
+        !self.fingerprint.opaque && !is_transaction_control(self.fingerprint.operation.as_deref())
+    }
+}
+
+fn is_transaction_control(operation: Option<&str>) -> bool {
+    matches!(
+        operation,
+        Some("BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "SET" | "SHOW" | "USE" | "END")
+    )
+}
+
+/// Everything the aggregates need from one request.
+#[derive(Debug, Clone)]
+pub struct RequestAnalysis {
+    /// Its endpoint.
+    pub endpoint: EndpointKey,
+    /// The service that handled it.
+    pub service: Arc<Service>,
+    /// Its trace.
+    pub trace_id: TraceId,
+    /// Root span duration.
+    pub duration_ns: u64,
+    /// Root status ERROR or HTTP status >= 500.
+    pub is_error: bool,
+    /// Queries, in start order.
+    pub queries: Vec<QueryExec>,
+    /// Time covered by at least one query (overlaps counted once).
+    pub db_time_ns: u64,
+    /// DB spans without statement text.
+    pub connection_spans: u32,
+    /// N+1 groups.
+    pub n_plus_one: Vec<NPlusOne>,
+    /// Exact duplicates.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// Analyzes requests; owns the fingerprint cache. Lives in the aggregator task.
+pub struct Analyzer {
+    cache: FingerprintCache,
+    n_plus_one_min: u32,
+}
+
+impl Analyzer {
+    /// `n_plus_one_min`: repeats of one shape in one request that make an N+1.
+    pub fn new(n_plus_one_min: u32, cache_capacity: usize) -> Self {
+        Analyzer { cache: FingerprintCache::new(cache_capacity), n_plus_one_min }
+    }
+
+    /// The fingerprint cache (for stats).
+    pub fn cache(&self) -> &FingerprintCache {
+        &self.cache
+    }
+
+    /// Analyzes one request, consuming it.
+    pub fn analyze(&mut self, request: Request) -> RequestAnalysis {
+        let Request { root, spans } = request;
+        let endpoint = endpoint::endpoint_of(&root);
+        let is_error = root.is_error || root.http.as_ref().and_then(|h| h.status_code).is_some_and(|c| c >= 500);
+
+        // A query span with a query child is a wrapper (ORM over driver): count the child only.
+        let wrappers: FxHashSet<SpanId> =
+            spans.iter().filter(|s| s.is_query()).filter_map(|s| s.parent_span_id).collect();
+        let mut connection_spans = 0u32;
+        let mut queries = Vec::new();
+        for span in spans {
+            if span.is_db_without_statement() {
+                connection_spans += 1;
+            } else if span.is_query() && !wrappers.contains(&span.span_id) {
+                queries.push(self.query_exec(span));
+            }
+        }
+        queries.sort_by_key(|q| q.start_ns);
+        let db_time_ns = union_length(queries.iter().map(|q| (q.start_ns, q.end_ns)));
+        let n_plus_one = n_plus_one::detect(&queries, self.n_plus_one_min);
+        let duplicates = duplicates::detect(&queries);
+        RequestAnalysis {
+            endpoint,
+            service: Arc::clone(&root.service),
+            trace_id: root.trace_id,
+            duration_ns: root.duration_ns(),
+            is_error,
+            queries,
+            db_time_ns,
+            connection_spans,
+            n_plus_one,
+            duplicates,
+        }
+    }
+
+    fn query_exec(&mut self, span: Span) -> QueryExec {
+        let db = span.db.unwrap_or_default();
+        let statement = db.statement.unwrap_or_default();
+        let fingerprint = self.cache.get(&statement, &db.system);
+        let identity = query_identity(&fingerprint, &statement, db.parameters.as_deref());
+        QueryExec {
+            fingerprint,
+            db_system: db.system,
+            statement,
+            start_ns: span.start_ns,
+            end_ns: span.end_ns,
+            identity,
+        }
+    }
+}
+
+/// Known-equal executions share an identity: fully literal text, or text plus captured values.
+fn query_identity(fingerprint: &Fingerprint, statement: &str, parameters: Option<&str>) -> Option<u64> {
+    if fingerprint.has_placeholders && parameters.is_none() {
+        return None;
+    }
+    let mut hasher = Xxh3::new();
+    hasher.update(statement.as_bytes());
+    if let Some(parameters) = parameters {
+        hasher.update(&[0]);
+        hasher.update(parameters.as_bytes());
+    }
+    Some(hasher.digest())
+}
+
+/// Total length covered by intervals sorted by start.
+fn union_length(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
+    let mut total = 0u64;
+    let mut current: Option<(u64, u64)> = None;
+    for (start, end) in intervals {
+        match current {
+            Some((s, e)) if start <= e => current = Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                current = Some((start, end));
+            }
+            None => current = Some((start, end)),
+        }
+    }
+    total + current.map_or(0, |(s, e)| e - s)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders for requests in analysis tests.
+    use super::*;
+    use crate::model::{DbAttrs, HttpAttrs, SpanKind};
+
+    pub fn service() -> Arc<Service> {
+        Arc::new(Service { name: Arc::from("shop"), language: Some(Arc::from("python")) })
+    }
+
+    pub fn root() -> Span {
+        Span {
+            trace_id: TraceId([7; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: None,
+            parent_is_remote: false,
+            service: service(),
+            name: "GET /books/".into(),
+            kind: SpanKind::Server,
+            start_ns: 0,
+            end_ns: 100_000_000,
+            is_error: false,
+            http: Some(Box::new(HttpAttrs {
+                method: Some("GET".into()),
+                route: Some("books/".into()),
+                status_code: Some(200),
+                ..Default::default()
+            })),
+            db: None,
+        }
+    }
+
+    /// A query span `id` under `parent`, running `[start_ms, start_ms + 1ms)`.
+    pub fn query(id: u8, parent: u8, statement: &str, start_ms: u64) -> Span {
+        Span {
+            trace_id: TraceId([7; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: Some(SpanId([parent; 8])),
+            parent_is_remote: false,
+            service: service(),
+            name: "SELECT".into(),
+            kind: SpanKind::Client,
+            start_ns: start_ms * 1_000_000,
+            end_ns: (start_ms + 1) * 1_000_000,
+            is_error: false,
+            http: None,
+            db: Some(Box::new(DbAttrs {
+                system: Arc::from("sqlite"),
+                statement: Some(statement.into()),
+                ..Default::default()
+            })),
+        }
+    }
+
+    /// Analyzes `spans` under the standard root with the default threshold 5.
+    pub fn analyze(spans: Vec<Span>) -> RequestAnalysis {
+        Analyzer::new(5, 1000).analyze(Request { root: root(), spans })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn connection_spans_are_not_queries() {
+        let mut connect = query(2, 1, "x", 0);
+        connect.db.as_mut().expect("db").statement = None;
+        connect.name = "pg-pool.connect".into();
+        let analysis = analyze(vec![connect, query(3, 1, "SELECT 1", 1)]);
+        assert_eq!(analysis.queries.len(), 1);
+        assert_eq!(analysis.connection_spans, 1);
+    }
+
+    #[test]
+    fn orm_span_over_driver_span_counts_once() {
+        let orm = query(2, 1, "SELECT * FROM t WHERE id = ?", 0);
+        let driver = query(3, 2, "SELECT * FROM t WHERE id = ?", 0);
+        let analysis = analyze(vec![orm, driver]);
+        assert_eq!(analysis.queries.len(), 1);
+    }
+
+    #[test]
+    fn db_time_counts_overlaps_once() {
+        let mut a = query(2, 1, "SELECT 1", 0);
+        a.end_ns = 10_000_000;
+        let mut b = query(3, 1, "SELECT 2", 5);
+        b.end_ns = 12_000_000;
+        let c = query(4, 1, "SELECT 3", 20);
+        let analysis = analyze(vec![a, b, c]);
+        assert_eq!(analysis.db_time_ns, 13_000_000);
+    }
+
+    #[test]
+    fn server_error_status_marks_the_request_as_error() {
+        let mut root = root();
+        root.http.as_mut().expect("http").status_code = Some(503);
+        let analysis = Analyzer::new(5, 10).analyze(Request { root, spans: vec![] });
+        assert!(analysis.is_error);
+        assert_eq!(analysis.endpoint.label(), "GET /books/");
+    }
+
+    #[test]
+    fn identity_is_known_for_literal_text_or_captured_parameters_only() {
+        let literal = fingerprint::fingerprint("SELECT * FROM t WHERE id = 7", "sqlite");
+        let placeholder = fingerprint::fingerprint("SELECT * FROM t WHERE id = ?", "sqlite");
+        assert!(query_identity(&literal, "SELECT * FROM t WHERE id = 7", None).is_some());
+        assert!(query_identity(&placeholder, "SELECT * FROM t WHERE id = ?", None).is_none());
+        let a = query_identity(&placeholder, "SELECT * FROM t WHERE id = ?", Some("(7,)"));
+        let b = query_identity(&placeholder, "SELECT * FROM t WHERE id = ?", Some("(8,)"));
+        assert!(a.is_some() && a != b);
+    }
+}

@@ -1,0 +1,33 @@
+//! apmtop: a terminal APM dashboard for OpenTelemetry traces.
+//!
+//! Spans flow one way through stages that each own their types:
+//!
+//! ```text
+//! receive ──▶ assemble ──▶ analyze ──▶ aggregate ──▶ snapshot ──▶ report
+//! (OTLP gRPC   (spans ->     (queries,     (per endpoint,  (Arc<Snapshot>  (JSON file,
+//!  and HTTP)    requests)     N+1, dups)    per query)      on a watch)     atomic)
+//! ```
+//!
+//! - [`cli`]: flags -> validated [`cli::Settings`].
+//! - [`pipeline`]: wiring, the aggregator task, shutdown order.
+//! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
+//! - [`semconv`]: attribute keys of both semantic-convention generations.
+//! - [`receive`]: OTLP/gRPC and OTLP/HTTP receivers, decode, backpressure.
+//! - [`assemble`]: pending traces, grace period, bounds -> requests.
+//! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
+//! - [`aggregate`]: the single owner of all statistics, and the instrumentation audit.
+//! - [`snapshot`]: the immutable, serializable view (the report schema).
+//! - [`report`]: report files.
+//! - [`stats`]: apmtop's own counters.
+
+pub mod aggregate;
+pub mod analyze;
+pub mod assemble;
+pub mod cli;
+pub mod model;
+pub mod pipeline;
+pub mod receive;
+pub mod report;
+pub mod semconv;
+pub mod snapshot;
+pub mod stats;

@@ -1,0 +1,124 @@
+//! OTLP ingest: the router both listeners serve, and the [`Ingest`] handle that passes decoded
+//! batches to the aggregator over a bounded channel.
+//!
+//! - `grpc`: `TraceService/Export` (plus metrics and logs, counted and discarded) via tonic.
+//! - `http`: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON, gzip or deflate.
+//! - `decode`: OTLP message -> compact [`crate::model::Span`]s, on the receiving task.
+//!
+//! Every listener serves every route: an SDK pointed at the "wrong" port still works.
+//!
+//! Backpressure: a semaphore counts the spans in flight between the receivers and the
+//! aggregator. When it has no room for an export within [`FULL_WAIT`], the export is refused with
+//! the OTLP *retryable* answer (gRPC `UNAVAILABLE` with `RetryInfo`, HTTP 503 with
+//! `Retry-After`); the README explains why throttling was chosen over accept-and-drop.
+
+pub mod decode;
+mod grpc;
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::model::SpanBatch;
+use crate::stats::Stats;
+use decode::DecodedExport;
+
+/// Largest export accepted, after decompression: the OTLP spec's recommended 64 MiB.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long an export waits for room in the pipeline before it is refused as retryable.
+pub const FULL_WAIT: Duration = Duration::from_millis(500);
+
+/// What a client is told to wait before it retries a refused export.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A batch on its way to the aggregator; dropping it frees its room in the pipeline.
+#[derive(Debug)]
+pub struct Ingested {
+    /// The spans.
+    pub batch: SpanBatch,
+    /// Room taken in the pipeline, given back on drop.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why an export was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The pipeline had no room in time: retry later.
+    Full,
+    /// apmtop is shutting down.
+    ShuttingDown,
+}
+
+/// An export that was taken: how many of its spans were rejected as invalid, and why.
+#[derive(Debug, Default, Clone)]
+pub struct Accepted {
+    /// Invalid spans dropped from the export.
+    pub rejected: u64,
+    /// The reason, for `partial_success.error_message`.
+    pub message: Option<String>,
+}
+
+/// The receivers' side of the pipeline: clone one per handler.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Ingested>,
+    room: Arc<Semaphore>,
+    max_in_flight: usize,
+    stats: Arc<Stats>,
+}
+
+impl Ingest {
+    /// Creates the handle and the aggregator's receiving end. `max_in_flight_spans` bounds the
+    /// spans decoded but not yet processed.
+    pub fn new(max_in_flight_spans: usize, stats: Arc<Stats>) -> (Ingest, mpsc::Receiver<Ingested>) {
+        let max_in_flight = max_in_flight_spans.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        // The semaphore bounds memory; the channel only needs to hold many small batches.
+        let (tx, rx) = mpsc::channel(4096);
+        let room = Arc::new(Semaphore::new(max_in_flight));
+        (Ingest { tx, room, max_in_flight, stats }, rx)
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Hands a decoded export to the aggregator, waiting at most [`FULL_WAIT`] for room.
+    pub async fn submit(&self, export: DecodedExport) -> Result<Accepted, Refusal> {
+        let accepted = Accepted { rejected: export.rejected, message: export.rejection_message() };
+        Stats::add(&self.stats.spans_rejected, export.rejected);
+        let spans = export.batch.spans.len();
+        if spans == 0 {
+            Stats::add(&self.stats.trace_exports, 1);
+            return Ok(accepted);
+        }
+        // An export larger than the whole pipeline takes all of it rather than never fitting.
+        let wanted = spans.min(self.max_in_flight) as u32;
+        let permit = match tokio::time::timeout(FULL_WAIT, Arc::clone(&self.room).acquire_many_owned(wanted)).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(self.refuse(spans, Refusal::ShuttingDown)),
+            Err(_) => return Err(self.refuse(spans, Refusal::Full)),
+        };
+        if self.tx.send(Ingested { batch: export.batch, _permit: permit }).await.is_err() {
+            return Err(self.refuse(spans, Refusal::ShuttingDown));
+        }
+        Stats::add(&self.stats.spans_received, spans as u64);
+        Stats::add(&self.stats.trace_exports, 1);
+        Ok(accepted)
+    }
+
+    fn refuse(&self, spans: usize, why: Refusal) -> Refusal {
+        Stats::add(&self.stats.spans_refused, spans as u64);
+        tracing::debug!(spans, ?why, "export refused");
+        why
+    }
+}
+
+/// The router every listener serves: gRPC services and OTLP/HTTP routes side by side.
+pub fn router(ingest: Ingest) -> Router {
+    grpc::routes().merge(http::routes()).with_state(ingest)
+}

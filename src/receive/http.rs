@@ -1,0 +1,270 @@
+//! OTLP/HTTP: `POST /v1/traces` (protobuf or JSON, identity, gzip or deflate), and `/v1/metrics`
+//! and `/v1/logs`, which are counted and answered with success.
+//!
+//! Answers follow the OTLP/HTTP spec: 200 with an `ExportTraceServiceResponse` in the request's
+//! encoding; 400 with a `google.rpc.Status` body for undecodable data; 413 over the size limit
+//! (checked again after decompression, against zip bombs); 415 for an unknown content type or
+//! encoding; 503 with `Retry-After` when the pipeline is full.
+
+use std::io::Read;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use super::{Accepted, Ingest, MAX_REQUEST_BYTES, RETRY_AFTER, Refusal, decode};
+use crate::stats::Stats;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// google.rpc.Status codes used in error bodies.
+const RPC_INVALID_ARGUMENT: i32 = 3;
+const RPC_RESOURCE_EXHAUSTED: i32 = 8;
+const RPC_UNAVAILABLE: i32 = 14;
+
+/// The OTLP/HTTP routes.
+pub fn routes() -> Router<Ingest> {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .route("/v1/metrics", post(export_metrics))
+        .route("/v1/logs", post(export_logs))
+}
+
+/// The encoding of a request body, which is also the encoding of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => PROTOBUF,
+            Format::Json => JSON,
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of every OTLP/HTTP error answer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// A failed export, ready to become an HTTP answer.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    rpc_code: i32,
+    message: String,
+    retry_after: bool,
+}
+
+impl Failure {
+    fn bad_request(message: String) -> Failure {
+        Failure { status: StatusCode::BAD_REQUEST, rpc_code: RPC_INVALID_ARGUMENT, message, retry_after: false }
+    }
+
+    fn too_large() -> Failure {
+        Failure {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            rpc_code: RPC_RESOURCE_EXHAUSTED,
+            message: format!("export larger than the {} MiB limit", MAX_REQUEST_BYTES >> 20),
+            retry_after: false,
+        }
+    }
+
+    fn unsupported(message: String) -> Failure {
+        Failure {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            rpc_code: RPC_INVALID_ARGUMENT,
+            message,
+            retry_after: false,
+        }
+    }
+
+    fn refused(refusal: Refusal) -> Failure {
+        let message = match refusal {
+            Refusal::Full => "apmtop is busy: its pipeline is full; retry later",
+            Refusal::ShuttingDown => "apmtop is shutting down",
+        };
+        Failure {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            rpc_code: RPC_UNAVAILABLE,
+            message: message.to_string(),
+            retry_after: true,
+        }
+    }
+
+    fn into_response(self, format: Format) -> Response {
+        let body = match format {
+            Format::Protobuf => RpcStatus { code: self.rpc_code, message: self.message }.encode_to_vec(),
+            Format::Json => {
+                serde_json::json!({ "code": self.rpc_code, "message": self.message }).to_string().into_bytes()
+            }
+        };
+        let mut response = (self.status, [(header::CONTENT_TYPE, format.content_type())], body).into_response();
+        if self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+        }
+        response
+    }
+}
+
+async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
+    let format = match request_format(&headers) {
+        Ok(format) => format,
+        Err(failure) => return malformed(&ingest, failure, Format::Protobuf),
+    };
+    match receive_traces(&ingest, &headers, body, format).await {
+        Ok(accepted) => success(format, accepted),
+        Err(failure) => {
+            if failure.retry_after {
+                failure.into_response(format)
+            } else {
+                malformed(&ingest, failure, format)
+            }
+        }
+    }
+}
+
+async fn receive_traces(ingest: &Ingest, headers: &HeaderMap, body: Body, format: Format) -> Result<Accepted, Failure> {
+    let data = read_body(headers, body).await?;
+    let message = match format {
+        Format::Protobuf => ExportTraceServiceRequest::decode(data)
+            .map_err(|e| Failure::bad_request(format!("not a valid OTLP ExportTraceServiceRequest: {e}")))?,
+        Format::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&data)
+            .map_err(|e| Failure::bad_request(format!("not a valid OTLP/JSON ExportTraceServiceRequest: {e}")))?,
+    };
+    let export = decode::convert_export(message);
+    ingest.submit(export).await.map_err(Failure::refused)
+}
+
+fn malformed(ingest: &Ingest, failure: Failure, format: Format) -> Response {
+    Stats::add(&ingest.stats().exports_malformed, 1);
+    tracing::debug!(status = %failure.status, message = %failure.message, "export refused");
+    failure.into_response(format)
+}
+
+fn success(format: Format, accepted: Accepted) -> Response {
+    let body = match (format, accepted.message) {
+        (Format::Protobuf, message) => {
+            let partial_success = message.map(|error_message| ExportTracePartialSuccess {
+                rejected_spans: accepted.rejected as i64,
+                error_message,
+            });
+            ExportTraceServiceResponse { partial_success }.encode_to_vec()
+        }
+        // Hand-written: proto3 JSON puts int64 in strings, and full success is `{}`.
+        (Format::Json, None) => b"{}".to_vec(),
+        (Format::Json, Some(message)) => serde_json::json!({
+            "partialSuccess": { "rejectedSpans": accepted.rejected.to_string(), "errorMessage": message }
+        })
+        .to_string()
+        .into_bytes(),
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+async fn export_metrics(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
+    discard(&ingest, &ingest.stats().metric_exports, &headers, body).await
+}
+
+async fn export_logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
+    discard(&ingest, &ingest.stats().log_exports, &headers, body).await
+}
+
+/// Metrics and logs: read (to honour the size limit), count, answer full success.
+async fn discard(ingest: &Ingest, counter: &std::sync::atomic::AtomicU64, headers: &HeaderMap, body: Body) -> Response {
+    let format = match request_format(headers) {
+        Ok(format) => format,
+        Err(failure) => return malformed(ingest, failure, Format::Protobuf),
+    };
+    if let Err(failure) = read_limited(headers, body).await {
+        return malformed(ingest, failure, format);
+    }
+    Stats::add(counter, 1);
+    let body: &'static [u8] = match format {
+        Format::Protobuf => b"",
+        Format::Json => b"{}",
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// Media type from `Content-Type`, ignoring parameters such as `charset`. No header: protobuf.
+fn request_format(headers: &HeaderMap) -> Result<Format, Failure> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Format::Protobuf);
+    };
+    let media = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Format::Protobuf),
+        "application/json" => Ok(Format::Json),
+        other => Err(Failure::unsupported(format!(
+            "unsupported Content-Type {other:?}: send application/x-protobuf or application/json"
+        ))),
+    }
+}
+
+/// The body as sent, refusing more than the limit without buffering it.
+async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, Failure> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
+        return Err(Failure::too_large());
+    }
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|error| {
+        let too_large =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Failure::too_large()
+        } else {
+            Failure::bad_request(format!("could not read the request body: {error}"))
+        }
+    })
+}
+
+/// The body, decompressed per `Content-Encoding`, at most [`MAX_REQUEST_BYTES`] either way.
+#[allow(clippy::disallowed_methods)] // the decoders go straight into `inflate`, which caps them
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Failure> {
+    let raw = read_limited(headers, body).await?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(&raw[..]), "gzip"),
+        "deflate" => inflate(flate2::read::ZlibDecoder::new(&raw[..]), "deflate"),
+        other => Err(Failure::unsupported(format!(
+            "unsupported Content-Encoding {other:?}: send gzip, deflate or no encoding"
+        ))),
+    }
+}
+
+/// Decompresses up to the limit; one byte more means the export is too large.
+#[allow(clippy::disallowed_methods)] // read_to_end behind take(limit + 1): bounded
+fn inflate(decoder: impl Read, name: &str) -> Result<Bytes, Failure> {
+    let mut out = Vec::new();
+    decoder
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Failure::bad_request(format!("body is not valid {name}: {e}")))?;
+    if out.len() > MAX_REQUEST_BYTES {
+        return Err(Failure::too_large());
+    }
+    Ok(Bytes::from(out))
+}

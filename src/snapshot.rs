@@ -1,0 +1,218 @@
+//! An immutable view of the aggregates at one moment: what the report writers and the dashboard
+//! read. It is plain data (`Serialize`), built by [`crate::aggregate::Aggregates::snapshot`] and
+//! shared as `Arc<Snapshot>`.
+//!
+//! Field names are the JSON report schema (version 1, see the README): later versions may add
+//! fields, never rename or remove one.
+
+use serde::Serialize;
+
+/// Everything known at one moment.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Snapshot {
+    /// When the snapshot was taken, RFC 3339.
+    pub generated_at: String,
+    /// Pipeline counters.
+    pub totals: Totals,
+    /// Endpoints, slowest (p95) first.
+    pub endpoints: Vec<EndpointSnapshot>,
+    /// Query shapes across endpoints, most total time first.
+    pub queries: Vec<QuerySnapshot>,
+    /// What is missing from the instrumentation, per service, with the fix.
+    pub audit: Vec<AuditEntry>,
+    /// Settings that shaped the analysis.
+    pub settings: SettingsSnapshot,
+}
+
+/// Pipeline counters.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Valid spans accepted.
+    pub spans_received: u64,
+    /// Requests analyzed.
+    pub requests: u64,
+    /// Spans accepted but not analyzed: over the per-trace cap, or arrived after their request closed.
+    pub spans_dropped: u64,
+    /// Traces closed with spans that belong to no request (their parent never arrived).
+    pub traces_incomplete: u64,
+    /// Spans with invalid ids, answered with `partial_success`.
+    pub spans_rejected: u64,
+    /// Spans refused with a retryable answer because the pipeline was full.
+    pub spans_refused: u64,
+    /// Trace export calls accepted.
+    pub trace_exports: u64,
+    /// Metrics export calls received and discarded.
+    pub metric_exports: u64,
+    /// Logs export calls received and discarded.
+    pub log_exports: u64,
+    /// Export calls answered with a non-retryable error.
+    pub exports_malformed: u64,
+    /// Queries analyzed (DB spans with statement text, inside requests).
+    pub queries: u64,
+    /// Traces closed early because a memory bound was reached.
+    pub traces_evicted: u64,
+    /// Traces still waiting for their grace period when the snapshot was taken.
+    pub traces_pending: u64,
+    /// Endpoints folded into the overflow row because of `--max-endpoints`.
+    pub endpoints_folded: u64,
+}
+
+/// Distribution summary of one quantity.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq)]
+pub struct Summary {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointSnapshot {
+    /// Service name.
+    pub service: String,
+    /// HTTP method (empty for non-HTTP requests).
+    pub method: String,
+    /// Route.
+    pub route: String,
+    /// Requests seen.
+    pub requests: u64,
+    /// Requests that failed (root status ERROR or HTTP status >= 500).
+    pub errors: u64,
+    /// Request latency, milliseconds.
+    pub latency_ms: Summary,
+    /// Queries per request.
+    pub queries_per_request: Summary,
+    /// DB time per request (overlapping queries counted once), milliseconds.
+    pub db_time_ms: Summary,
+    /// Share of request time spent in the database, 0..=1 (summed DB time / summed latency).
+    pub db_time_share: f64,
+    /// DB spans without statement text (connect, pool checkout): not queries.
+    pub connection_spans: u64,
+    /// N+1 offenders, most total time first.
+    pub n_plus_one: Vec<NPlusOneSnapshot>,
+    /// Queries repeated with identical values, most repeats first.
+    pub duplicates: Vec<DuplicateSnapshot>,
+    /// The slowest requests, slowest first.
+    pub slowest: Vec<SlowRequest>,
+    /// For the overflow row only: how many endpoints it folds together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded_endpoints: Option<u64>,
+}
+
+/// Repeat counts of an N+1 group.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct Repeats {
+    /// Median repeats per affected request.
+    pub p50: u64,
+    /// Most repeats in one request.
+    pub max: u64,
+}
+
+/// One N+1 offender of an endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct NPlusOneSnapshot {
+    /// Normalized statement (the query shape).
+    pub fingerprint: String,
+    /// Stable id of the shape, 16 hex digits (same as in `queries`).
+    pub fingerprint_id: String,
+    /// An example statement as the app sent it.
+    pub statement: String,
+    /// DB system.
+    pub db_system: String,
+    /// Tables the statement touches.
+    pub tables: Vec<String>,
+    /// Requests in which the shape repeated.
+    pub requests_affected: u64,
+    /// Repeats per affected request.
+    pub repeats: Repeats,
+    /// Total time of all executions in affected requests, milliseconds.
+    pub time_ms_total: f64,
+    /// Trace of the request with the most repeats.
+    pub example_trace_id: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+/// One duplicated query of an endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateSnapshot {
+    /// Normalized statement.
+    pub fingerprint: String,
+    /// The statement as sent.
+    pub statement: String,
+    /// Most executions in one request.
+    pub repeats_max: u64,
+    /// Requests in which it was duplicated.
+    pub requests_affected: u64,
+    /// Time of the executions after the first, summed over requests, milliseconds.
+    pub time_ms_wasted: f64,
+    /// Trace of the request with the most repeats.
+    pub example_trace_id: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+/// One of the slowest requests of an endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowRequest {
+    /// Its trace.
+    pub trace_id: String,
+    /// Its duration, milliseconds.
+    pub duration_ms: f64,
+    /// Queries it ran.
+    pub queries: u64,
+}
+
+/// One query shape across endpoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuerySnapshot {
+    /// Normalized statement.
+    pub fingerprint: String,
+    /// Stable id of the shape, 16 hex digits.
+    pub fingerprint_id: String,
+    /// DB system.
+    pub db_system: String,
+    /// Tables it touches.
+    pub tables: Vec<String>,
+    /// Executions.
+    pub calls: u64,
+    /// Execution latency, milliseconds.
+    pub latency_ms: Summary,
+    /// Total execution time, milliseconds.
+    pub time_ms_total: f64,
+    /// Endpoints it runs in, as `METHOD route`.
+    pub endpoints: Vec<String>,
+    /// The statement did not parse; the fingerprint came from the token fallback.
+    pub parsed: bool,
+}
+
+/// One finding about missing or incomplete instrumentation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The service it concerns.
+    pub service: String,
+    /// A stable code for scripts (`no_server_spans`, `server_spans_without_route`, ...).
+    pub code: String,
+    /// What is wrong, with figures.
+    pub problem: String,
+    /// What to change.
+    pub fix: String,
+}
+
+/// Settings that shaped the analysis.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SettingsSnapshot {
+    /// Repeats that make an N+1.
+    pub n_plus_one_min: u32,
+    /// Request assembly grace period, seconds.
+    pub grace_seconds: f64,
+}

@@ -1,0 +1,13 @@
+//! One integration test binary: the real `apmtop` binary driven over real sockets.
+//!
+//! `support` starts and stops the binary; `otlp_payloads` builds OTLP requests; each other module
+//! covers one area of behaviour.
+
+// Tests read only what they produced themselves; the unbounded-read lint is for input from outside.
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
+mod django_app;
+mod otlp_payloads;
+mod receive;
+mod support;
