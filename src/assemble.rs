@@ -511,4 +511,68 @@ mod tests {
         assert!(out.requests.is_empty());
         assert_eq!(out.incomplete_traces, 1);
     }
+
+    mod order {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Three traces, each a server span over a handler over queries, plus a nested service.
+        fn traces() -> Vec<Span> {
+            let web = service("web");
+            let back = service("back");
+            let mut spans = Vec::new();
+            for t in 1..=3u8 {
+                spans.push(span(t, 1, None, SpanKind::Server, &web));
+                spans.push(span(t, 2, Some(1), SpanKind::Internal, &web));
+                for q in 0..4u8 {
+                    spans.push(query(t, 10 + q, 2, &web));
+                }
+                let mut downstream = span(t, 3, Some(2), SpanKind::Server, &back);
+                downstream.parent_is_remote = true;
+                spans.push(downstream);
+                spans.push(query(t, 20, 3, &back));
+            }
+            spans
+        }
+
+        fn summary(out: &AssemblyOutput) -> Vec<(TraceId, SpanId, usize)> {
+            let mut rows: Vec<_> =
+                out.requests.iter().map(|r| (r.root.trace_id, r.root.span_id, r.spans.len())).collect();
+            rows.sort();
+            rows
+        }
+
+        proptest! {
+            #[test]
+            fn any_arrival_order_and_batching_gives_the_same_requests(
+                order in Just(traces()).prop_shuffle(),
+                cuts in proptest::collection::vec(0usize..20, 0..6),
+            ) {
+                let mut expected_out = AssemblyOutput::default();
+                let mut reference = Assembler::new(config(10));
+                reference.add_batch(traces(), Instant::now(), &mut expected_out);
+                reference.flush(&mut expected_out);
+
+                let mut asm = Assembler::new(config(10));
+                let mut out = AssemblyOutput::default();
+                let start = Instant::now();
+                let mut rest = order;
+                let mut cuts = cuts;
+                cuts.sort();
+                let mut taken = 0;
+                for (i, cut) in cuts.into_iter().enumerate() {
+                    let at = cut.saturating_sub(taken).min(rest.len());
+                    let tail = rest.split_off(at);
+                    taken += rest.len();
+                    asm.add_batch(std::mem::replace(&mut rest, tail), start + Duration::from_millis(i as u64), &mut out);
+                }
+                asm.add_batch(rest, start + Duration::from_millis(9), &mut out);
+                asm.expire(start + Duration::from_millis(40), &mut out);
+                prop_assert_eq!(asm.pending_traces(), 0);
+                prop_assert_eq!(summary(&out), summary(&expected_out));
+                prop_assert_eq!(out.incomplete_traces, 0);
+                prop_assert_eq!(out.requests.len(), 6);
+            }
+        }
+    }
 }

@@ -73,18 +73,19 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Listen for signals before anything announces that apmtop is up: a script may signal at once.
+    let mut signals = StopSignals::new()?;
     let running = pipeline::start(&settings).await?;
     eprintln!("apmtop: listening grpc={} http={}", running.grpc_addr, running.http_addr);
     if !settings.headless {
         eprintln!("apmtop: the live dashboard is not built yet; running headless (Ctrl-C to stop)");
     }
-    wait_for_stop_signal().await?;
+    signals.recv().await;
     // A second signal during shutdown exits at once.
-    tokio::spawn(async {
-        if wait_for_stop_signal().await.is_ok() {
-            eprintln!("apmtop: interrupted again; exiting without finishing");
-            std::process::exit(130);
-        }
+    tokio::spawn(async move {
+        signals.recv().await;
+        eprintln!("apmtop: interrupted again; exiting without finishing");
+        std::process::exit(130);
     });
     let snapshot = running.shutdown().await?;
     if let Some(path) = &settings.report {
@@ -99,14 +100,26 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGINT and SIGTERM, registered once at start-up.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
     }
-    Ok(())
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

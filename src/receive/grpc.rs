@@ -56,21 +56,23 @@ fn server() -> Grpc<RawCodec> {
 
 async fn export_traces(State(ingest): State<Ingest>, request: Request) -> Response {
     let response = server().unary(TraceExport(ingest.clone()), request).await;
-    non_retryable_when_too_large(response, &ingest)
+    otlp_status(response, &ingest)
 }
 
 async fn export_metrics(State(ingest): State<Ingest>, request: Request) -> Response {
     let response = server().unary(Discard(ingest.clone(), Signal::Metrics), request).await;
-    non_retryable_when_too_large(response, &ingest)
+    otlp_status(response, &ingest)
 }
 
 async fn export_logs(State(ingest): State<Ingest>, request: Request) -> Response {
     let response = server().unary(Discard(ingest.clone(), Signal::Logs), request).await;
-    non_retryable_when_too_large(response, &ingest)
+    otlp_status(response, &ingest)
 }
 
-/// Rewrites tonic's `OUT_OF_RANGE` (message longer than the limit) to `RESOURCE_EXHAUSTED`.
-fn non_retryable_when_too_large(mut response: axum::http::Response<tonic::body::Body>, ingest: &Ingest) -> Response {
+/// Maps tonic's own answers to the OTLP ones: `OUT_OF_RANGE` (message longer than the limit)
+/// becomes `RESOURCE_EXHAUSTED`, and `INTERNAL` (tonic's answer to a frame that does not
+/// decompress; our handlers never return it) becomes `INVALID_ARGUMENT`: bad data from the client.
+fn otlp_status(mut response: axum::http::Response<tonic::body::Body>, ingest: &Ingest) -> Response {
     let headers = response.headers_mut();
     let status = headers.get(GRPC_STATUS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
     match status.map(Code::from_i32) {
@@ -81,6 +83,10 @@ fn non_retryable_when_too_large(mut response: axum::http::Response<tonic::body::
             if let Ok(value) = HeaderValue::from_str(&message) {
                 headers.insert(GRPC_MESSAGE, value);
             }
+        }
+        Some(Code::Internal) => {
+            Stats::add(&ingest.stats().exports_malformed, 1);
+            headers.insert(GRPC_STATUS, HeaderValue::from(Code::InvalidArgument as i32));
         }
         Some(Code::ResourceExhausted) => Stats::add(&ingest.stats().exports_malformed, 1),
         _ => {}

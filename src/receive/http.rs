@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -39,17 +40,27 @@ pub fn routes() -> Router<Ingest> {
         .route("/v1/logs", post(export_logs))
 }
 
-/// The encoding of a request body, which is also the encoding of its answer.
+/// The other protobuf media type some senders use; answered in kind.
+const PROTOBUF_ALT: &str = "application/protobuf";
+
+/// An over-limit body is still read (and thrown away) up to this size, so that the client gets
+/// the 413 rather than a broken pipe, which exporters would retry.
+const DRAIN_LIMIT: usize = 4 * MAX_REQUEST_BYTES;
+
+/// The encoding of a request body, which is also the encoding of its answer (the spec asks for
+/// the same `Content-Type` back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
-    Protobuf,
+    Protobuf { media_type: &'static str },
     Json,
 }
 
 impl Format {
+    const PROTOBUF: Format = Format::Protobuf { media_type: PROTOBUF };
+
     fn content_type(self) -> &'static str {
         match self {
-            Format::Protobuf => PROTOBUF,
+            Format::Protobuf { media_type } => media_type,
             Format::Json => JSON,
         }
     }
@@ -111,7 +122,7 @@ impl Failure {
 
     fn into_response(self, format: Format) -> Response {
         let body = match format {
-            Format::Protobuf => RpcStatus { code: self.rpc_code, message: self.message }.encode_to_vec(),
+            Format::Protobuf { .. } => RpcStatus { code: self.rpc_code, message: self.message }.encode_to_vec(),
             Format::Json => {
                 serde_json::json!({ "code": self.rpc_code, "message": self.message }).to_string().into_bytes()
             }
@@ -127,7 +138,7 @@ impl Failure {
 async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Body) -> Response {
     let format = match request_format(&headers) {
         Ok(format) => format,
-        Err(failure) => return malformed(&ingest, failure, Format::Protobuf),
+        Err(failure) => return malformed(&ingest, failure, Format::PROTOBUF),
     };
     match receive_traces(&ingest, &headers, body, format).await {
         Ok(accepted) => success(format, accepted),
@@ -144,7 +155,7 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
 async fn receive_traces(ingest: &Ingest, headers: &HeaderMap, body: Body, format: Format) -> Result<Accepted, Failure> {
     let data = read_body(headers, body).await?;
     let message = match format {
-        Format::Protobuf => ExportTraceServiceRequest::decode(data)
+        Format::Protobuf { .. } => ExportTraceServiceRequest::decode(data)
             .map_err(|e| Failure::bad_request(format!("not a valid OTLP ExportTraceServiceRequest: {e}")))?,
         Format::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&data)
             .map_err(|e| Failure::bad_request(format!("not a valid OTLP/JSON ExportTraceServiceRequest: {e}")))?,
@@ -161,7 +172,7 @@ fn malformed(ingest: &Ingest, failure: Failure, format: Format) -> Response {
 
 fn success(format: Format, accepted: Accepted) -> Response {
     let body = match (format, accepted.message) {
-        (Format::Protobuf, message) => {
+        (Format::Protobuf { .. }, message) => {
             let partial_success = message.map(|error_message| ExportTracePartialSuccess {
                 rejected_spans: accepted.rejected as i64,
                 error_message,
@@ -191,14 +202,14 @@ async fn export_logs(State(ingest): State<Ingest>, headers: HeaderMap, body: Bod
 async fn discard(ingest: &Ingest, counter: &std::sync::atomic::AtomicU64, headers: &HeaderMap, body: Body) -> Response {
     let format = match request_format(headers) {
         Ok(format) => format,
-        Err(failure) => return malformed(ingest, failure, Format::Protobuf),
+        Err(failure) => return malformed(ingest, failure, Format::PROTOBUF),
     };
     if let Err(failure) = read_limited(headers, body).await {
         return malformed(ingest, failure, format);
     }
     Stats::add(counter, 1);
     let body: &'static [u8] = match format {
-        Format::Protobuf => b"",
+        Format::Protobuf { .. } => b"",
         Format::Json => b"{}",
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, format.content_type())], body).into_response()
@@ -207,34 +218,47 @@ async fn discard(ingest: &Ingest, counter: &std::sync::atomic::AtomicU64, header
 /// Media type from `Content-Type`, ignoring parameters such as `charset`. No header: protobuf.
 fn request_format(headers: &HeaderMap) -> Result<Format, Failure> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(Format::Protobuf);
+        return Ok(Format::PROTOBUF);
     };
     let media = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     match media.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Ok(Format::Protobuf),
-        "application/json" => Ok(Format::Json),
+        PROTOBUF => Ok(Format::PROTOBUF),
+        PROTOBUF_ALT => Ok(Format::Protobuf { media_type: PROTOBUF_ALT }),
+        JSON => Ok(Format::Json),
         other => Err(Failure::unsupported(format!(
             "unsupported Content-Type {other:?}: send application/x-protobuf or application/json"
         ))),
     }
 }
 
-/// The body as sent, refusing more than the limit without buffering it.
-async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, Failure> {
+/// The body as sent, at most [`MAX_REQUEST_BYTES`]. An over-limit body is drained (up to
+/// [`DRAIN_LIMIT`]) without being kept, then refused with 413.
+async fn read_limited(headers: &HeaderMap, mut body: Body) -> Result<Bytes, Failure> {
     let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let mut too_large = declared.is_some_and(|len| len > MAX_REQUEST_BYTES);
+    let mut data = Vec::with_capacity(if too_large { 0 } else { declared.unwrap_or(0) });
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure::bad_request(format!("could not read the request body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        seen = seen.saturating_add(chunk.len());
+        if seen > MAX_REQUEST_BYTES && !too_large {
+            too_large = true;
+            data = Vec::new();
+        }
+        if too_large {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    if too_large {
         return Err(Failure::too_large());
     }
-    axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|error| {
-        let too_large =
-            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            Failure::too_large()
-        } else {
-            Failure::bad_request(format!("could not read the request body: {error}"))
-        }
-    })
+    Ok(Bytes::from(data))
 }
 
 /// The body, decompressed per `Content-Encoding`, at most [`MAX_REQUEST_BYTES`] either way.
