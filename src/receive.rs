@@ -122,3 +122,58 @@ impl Ingest {
 pub fn router(ingest: Ingest) -> Router {
     grpc::routes().merge(http::routes()).with_state(ingest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Service, Span, SpanId, SpanKind, TraceId};
+
+    fn export(spans: usize) -> DecodedExport {
+        let service = Arc::new(Service { name: Arc::from("web"), language: None });
+        let span = Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([1; 8]),
+            parent_span_id: None,
+            parent_is_remote: false,
+            service,
+            name: "GET".into(),
+            kind: SpanKind::Server,
+            start_ns: 0,
+            end_ns: 1,
+            is_error: false,
+            http: None,
+            db: None,
+        };
+        DecodedExport { batch: SpanBatch { spans: vec![span; spans] }, rejected: 0 }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn full_pipeline_refuses_as_retryable_and_counts_the_spans() {
+        let stats = Arc::new(Stats::default());
+        let (ingest, mut batches) = Ingest::new(10, Arc::clone(&stats));
+        ingest.submit(export(8)).await.expect("room for 8");
+        assert_eq!(ingest.submit(export(5)).await.expect_err("no room for 5 more"), Refusal::Full);
+        assert_eq!(Stats::get(&stats.spans_refused), 5);
+        assert_eq!(Stats::get(&stats.spans_received), 8);
+        // Processing the first batch frees its room.
+        drop(batches.recv().await.expect("first batch"));
+        ingest.submit(export(5)).await.expect("room again");
+        assert_eq!(Stats::get(&stats.spans_received), 13);
+    }
+
+    #[tokio::test]
+    async fn export_larger_than_the_pipeline_takes_all_of_it() {
+        let stats = Arc::new(Stats::default());
+        let (ingest, _batches) = Ingest::new(10, Arc::clone(&stats));
+        ingest.submit(export(25)).await.expect("an oversized batch still fits alone");
+        assert_eq!(Stats::get(&stats.spans_received), 25);
+    }
+
+    #[tokio::test]
+    async fn closed_pipeline_refuses_as_shutting_down() {
+        let stats = Arc::new(Stats::default());
+        let (ingest, batches) = Ingest::new(10, Arc::clone(&stats));
+        drop(batches);
+        assert_eq!(ingest.submit(export(1)).await.expect_err("closed"), Refusal::ShuttingDown);
+    }
+}

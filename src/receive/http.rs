@@ -152,16 +152,33 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
     }
 }
 
+/// Bodies larger than this are decompressed and decoded on the blocking pool, so that one big
+/// export does not stall the receivers' async workers.
+const INLINE_DECODE_MAX: usize = 256 * 1024;
+
 async fn receive_traces(ingest: &Ingest, headers: &HeaderMap, body: Body, format: Format) -> Result<Accepted, Failure> {
-    let data = read_body(headers, body).await?;
+    let raw = read_limited(headers, body).await?;
+    let encoding = content_encoding(headers)?;
+    let export = if raw.len() <= INLINE_DECODE_MAX {
+        decode_traces(raw, encoding, format)?
+    } else {
+        tokio::task::spawn_blocking(move || decode_traces(raw, encoding, format))
+            .await
+            .map_err(|e| Failure::bad_request(format!("the export could not be decoded: {e}")))??
+    };
+    ingest.submit(export).await.map_err(Failure::refused)
+}
+
+/// Decompresses, decodes and converts one trace export.
+fn decode_traces(raw: Bytes, encoding: Encoding, format: Format) -> Result<decode::DecodedExport, Failure> {
+    let data = decompress(raw, encoding)?;
     let message = match format {
         Format::Protobuf { .. } => ExportTraceServiceRequest::decode(data)
             .map_err(|e| Failure::bad_request(format!("not a valid OTLP ExportTraceServiceRequest: {e}")))?,
         Format::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&data)
             .map_err(|e| Failure::bad_request(format!("not a valid OTLP/JSON ExportTraceServiceRequest: {e}")))?,
     };
-    let export = decode::convert_export(message);
-    ingest.submit(export).await.map_err(Failure::refused)
+    Ok(decode::convert_export(message))
 }
 
 fn malformed(ingest: &Ingest, failure: Failure, format: Format) -> Response {
@@ -261,21 +278,37 @@ async fn read_limited(headers: &HeaderMap, mut body: Body) -> Result<Bytes, Fail
     Ok(Bytes::from(data))
 }
 
-/// The body, decompressed per `Content-Encoding`, at most [`MAX_REQUEST_BYTES`] either way.
-#[allow(clippy::disallowed_methods)] // the decoders go straight into `inflate`, which caps them
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Failure> {
-    let raw = read_limited(headers, body).await?;
+/// A request body's compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+/// The `Content-Encoding` of a request.
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
         .unwrap_or_default();
     match encoding.as_str() {
-        "" | "identity" => Ok(raw),
-        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(&raw[..]), "gzip"),
-        "deflate" => inflate(flate2::read::ZlibDecoder::new(&raw[..]), "deflate"),
+        "" | "identity" => Ok(Encoding::Identity),
+        "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+        "deflate" => Ok(Encoding::Deflate),
         other => Err(Failure::unsupported(format!(
             "unsupported Content-Encoding {other:?}: send gzip, deflate or no encoding"
         ))),
+    }
+}
+
+/// The body decompressed, at most [`MAX_REQUEST_BYTES`].
+#[allow(clippy::disallowed_methods)] // the decoders go straight into `inflate`, which caps them
+fn decompress(raw: Bytes, encoding: Encoding) -> Result<Bytes, Failure> {
+    match encoding {
+        Encoding::Identity => Ok(raw),
+        Encoding::Gzip => inflate(flate2::read::GzDecoder::new(&raw[..]), "gzip"),
+        Encoding::Deflate => inflate(flate2::read::ZlibDecoder::new(&raw[..]), "deflate"),
     }
 }
 
