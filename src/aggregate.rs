@@ -43,6 +43,23 @@ impl Default for AggregateConfig {
     }
 }
 
+/// Longest example statement kept (statements can be megabytes; the shape is in the fingerprint).
+const MAX_STATEMENT_BYTES: usize = 4096;
+/// Most services whose instrumentation facts are kept for the audit.
+const MAX_SERVICES: usize = 1000;
+
+/// `text` cut to at most `max` bytes at a char boundary, with `…` when cut.
+fn clip(text: &str, max: usize) -> Box<str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut]).into_boxed_str()
+}
+
 /// Most N+1 shapes and duplicates kept per endpoint.
 const MAX_FINDINGS_PER_ENDPOINT: usize = 200;
 /// Slowest requests kept per endpoint.
@@ -56,6 +73,7 @@ const OVERFLOW_SERVICE: &str = "*";
 const OVERFLOW_METHOD: &str = "*";
 const OVERFLOW_ROUTE: &str = "(other endpoints)";
 const OVERFLOW_QUERY: &str = "(other query shapes)";
+const OVERFLOW_SERVICES: &str = "(other services)";
 
 /// A distribution: an hdrhistogram (auto-resizing, 2 significant digits, about 1 %) for the
 /// percentiles, plus the exact count, sum and max, so that means and maxima are exact and no
@@ -196,7 +214,7 @@ impl EndpointStats {
                 None => self.n_plus_one.entry(group.fingerprint.id).or_insert_with(|| NPlusOneStats {
                     fingerprint: Arc::clone(&group.fingerprint),
                     db_system: Arc::clone(&group.db_system),
-                    example_statement: group.example_statement.clone(),
+                    example_statement: clip(&group.example_statement, MAX_STATEMENT_BYTES),
                     requests_affected: 0,
                     repeats: Distribution::new(),
                     time_ns_total: 0,
@@ -211,7 +229,7 @@ impl EndpointStats {
             if group.repeats > stats.max_repeats {
                 stats.max_repeats = group.repeats;
                 stats.example_trace_id = trace_id.to_string();
-                stats.example_statement = group.example_statement.clone();
+                stats.example_statement = clip(&group.example_statement, MAX_STATEMENT_BYTES);
             }
         }
     }
@@ -224,7 +242,7 @@ impl EndpointStats {
                 None if full => continue,
                 None => self.duplicates.entry(duplicate.identity).or_insert_with(|| DuplicateStats {
                     fingerprint: Arc::clone(&duplicate.fingerprint),
-                    statement: duplicate.statement.clone(),
+                    statement: clip(&duplicate.statement, MAX_STATEMENT_BYTES),
                     repeats_max: 0,
                     requests_affected: 0,
                     wasted_ns: 0,
@@ -396,7 +414,21 @@ impl Aggregates {
     }
 
     fn service_facts(&mut self, name: &Arc<str>, span: &Span) -> &mut ServiceFacts {
-        self.services.entry(Arc::clone(name)).or_insert_with(|| ServiceFacts::new(span.service.language.clone()))
+        Self::facts_of(&mut self.services, name, &span.service.language)
+    }
+
+    /// The facts of a service; past [`MAX_SERVICES`], new services share one `(other services)` entry.
+    fn facts_of<'a>(
+        services: &'a mut FxHashMap<Arc<str>, ServiceFacts>,
+        name: &Arc<str>,
+        language: &Option<Arc<str>>,
+    ) -> &'a mut ServiceFacts {
+        let key = if services.contains_key(name) || services.len() < MAX_SERVICES {
+            Arc::clone(name)
+        } else {
+            Arc::from(OVERFLOW_SERVICES)
+        };
+        services.entry(key).or_insert_with(|| ServiceFacts::new(language.clone()))
     }
 
     /// Takes in the counters and per-service facts of closed traces.
@@ -405,16 +437,10 @@ impl Aggregates {
         self.counters.traces_incomplete += out.incomplete_traces;
         self.counters.traces_evicted += out.evicted_traces;
         for (service, orphans) in &out.orphans {
-            self.services
-                .entry(Arc::clone(&service.name))
-                .or_insert_with(|| ServiceFacts::new(service.language.clone()))
-                .orphan_spans += orphans;
+            Self::facts_of(&mut self.services, &service.name, &service.language).orphan_spans += orphans;
         }
         for (service, queries) in &out.queries_outside_requests {
-            self.services
-                .entry(Arc::clone(&service.name))
-                .or_insert_with(|| ServiceFacts::new(service.language.clone()))
-                .queries_outside_requests += queries;
+            Self::facts_of(&mut self.services, &service.name, &service.language).queries_outside_requests += queries;
         }
     }
 
@@ -459,26 +485,8 @@ impl Aggregates {
                 .entry(fingerprint.id)
                 .or_insert_with(|| QueryStats::new(Arc::clone(fingerprint), Arc::clone(db_system)));
         }
-        self.query_overflow.get_or_insert_with(|| {
-            let other = Fingerprint {
-                id: 0,
-                text: OVERFLOW_QUERY.to_string(),
-                tables: Vec::new(),
-                operation: None,
-                filter_columns: Vec::new(),
-                has_placeholders: false,
-                has_literals: false,
-                parsed: false,
-                truncated: false,
-                opaque: true,
-            };
-            QueryStats::new(Arc::new(other), Arc::from(""))
-        })
-    }
-
-    /// Requests recorded so far.
-    pub fn requests(&self) -> u64 {
-        self.counters.requests
+        self.query_overflow
+            .get_or_insert_with(|| QueryStats::new(Arc::new(Fingerprint::opaque(OVERFLOW_QUERY)), Arc::from("")))
     }
 
     /// The immutable view. `totals` starts from the receivers' counters; `pending` is the
@@ -626,5 +634,25 @@ mod tests {
         }
         let kept: Vec<f64> = stats.slowest.iter().map(|s| s.duration_ms).collect();
         assert_eq!(kept, [9.0, 8.0, 7.0, 5.0, 3.0]);
+    }
+
+    #[test]
+    fn query_shapes_beyond_the_cap_fold_into_one_row() {
+        let mut aggregates = Aggregates::new(AggregateConfig { max_query_shapes: 1, ..Default::default() });
+        let spans = vec![query(2, 1, "SELECT * FROM author WHERE id = 1", 0), query(3, 1, "SELECT * FROM book", 1)];
+        let analysis = Analyzer::new(5, 100).analyze(Request { root: root(), spans });
+        aggregates.record(&analysis);
+        let snapshot = aggregates.snapshot(Totals::default(), 0);
+        assert_eq!(snapshot.queries.len(), 2);
+        assert!(snapshot.queries.iter().any(|q| q.fingerprint.contains(OVERFLOW_QUERY)));
+    }
+
+    #[test]
+    fn long_statements_are_clipped_at_a_char_boundary() {
+        let text = "é".repeat(3000);
+        let clipped = clip(&text, MAX_STATEMENT_BYTES);
+        assert!(clipped.len() <= MAX_STATEMENT_BYTES + '…'.len_utf8());
+        assert!(clipped.ends_with('…'));
+        assert_eq!(&*clip("short", 10), "short");
     }
 }

@@ -158,6 +158,14 @@ fn cap_statement(statement: &str) -> (&str, bool) {
     (statement.get(..cut).unwrap_or_default(), true)
 }
 
+impl Fingerprint {
+    /// A fingerprint that stands for no query shape, labelled `label` (a sentinel message, or a
+    /// row that folds many shapes together). Detectors never group on it.
+    pub fn opaque(label: &str) -> Fingerprint {
+        opaque(label)
+    }
+}
+
 /// The fingerprint of a statement without query shape, one per sentinel text.
 fn opaque(sentinel: &str) -> Fingerprint {
     let (id, text) = identify(format!("/* {sentinel} */"));
