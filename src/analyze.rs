@@ -18,7 +18,7 @@ pub mod n_plus_one;
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::model::{Request, Service, Span, SpanId, TraceId};
@@ -112,15 +112,13 @@ impl Analyzer {
         let endpoint = endpoint::endpoint_of(&root);
         let is_error = root.is_error || root.http.as_ref().and_then(|h| h.status_code).is_some_and(|c| c >= 500);
 
-        // A query span with a query child is a wrapper (ORM over driver): count the child only.
-        let wrappers: FxHashSet<SpanId> =
-            spans.iter().filter(|s| s.is_query()).filter_map(|s| s.parent_span_id).collect();
+        let twins = outer_twins(&spans);
         let mut connection_spans = 0u32;
         let mut queries = Vec::new();
         for span in spans {
             if span.is_db_without_statement() {
                 connection_spans += 1;
-            } else if span.is_query() && !wrappers.contains(&span.span_id) {
+            } else if span.is_query() && !twins.contains(&span.span_id) {
                 queries.push(self.query_exec(span));
             }
         }
@@ -156,6 +154,34 @@ impl Analyzer {
             identity,
         }
     }
+}
+
+/// Query spans that record the same execution as another, inner, span: an ORM span over the
+/// driver's span. Either the outer one has a query child (nested), or the two are siblings with
+/// the same statement, different span names (two instrumentations) and one inside the other in
+/// time. Only the inner span is counted.
+fn outer_twins(spans: &[Span]) -> FxHashSet<SpanId> {
+    let mut outer: FxHashSet<SpanId> = spans.iter().filter(|s| s.is_query()).filter_map(|s| s.parent_span_id).collect();
+    let mut siblings: FxHashMap<(Option<SpanId>, &str), Vec<&Span>> = FxHashMap::default();
+    for span in spans {
+        if let Some(statement) = span.db.as_ref().and_then(|db| db.statement.as_deref()) {
+            siblings.entry((span.parent_span_id, statement)).or_default().push(span);
+        }
+    }
+    for group in siblings.values_mut().filter(|g| g.len() > 1) {
+        if group.iter().all(|s| s.name == group[0].name) {
+            continue; // one instrumentation: repeats, not twins
+        }
+        // Outer first: earlier start, then longer.
+        group.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(b.end_ns.cmp(&a.end_ns)));
+        for pair in group.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a.name != b.name && a.start_ns <= b.start_ns && b.end_ns <= a.end_ns {
+                outer.insert(a.span_id);
+            }
+        }
+    }
+    outer
 }
 
 /// Known-equal executions share an identity: fully literal text, or text plus captured values.
@@ -270,6 +296,28 @@ mod tests {
         let driver = query(3, 2, "SELECT * FROM t WHERE id = ?", 0);
         let analysis = analyze(vec![orm, driver]);
         assert_eq!(analysis.queries.len(), 1);
+    }
+
+    #[test]
+    fn orm_and_driver_sibling_twins_count_once() {
+        // SQLAlchemy span "SELECT shop" around the psycopg span "SELECT", both under the handler.
+        let mut orm = query(2, 1, "SELECT * FROM t WHERE id = %(id)s", 0);
+        orm.name = "SELECT shop".into();
+        orm.end_ns = 3_000_000;
+        let mut driver = query(3, 1, "SELECT * FROM t WHERE id = %(id)s", 1);
+        driver.end_ns = 2_000_000;
+        let analysis = analyze(vec![orm, driver]);
+        assert_eq!(analysis.queries.len(), 1);
+        assert_eq!(analysis.queries[0].start_ns, 1_000_000, "the inner (driver) span is kept");
+        assert!(analysis.duplicates.is_empty());
+    }
+
+    #[test]
+    fn concurrent_identical_queries_of_one_instrumentation_all_count() {
+        let mut a = query(2, 1, "SELECT * FROM t WHERE id = ?", 0);
+        a.end_ns = 5_000_000;
+        let b = query(3, 1, "SELECT * FROM t WHERE id = ?", 1);
+        assert_eq!(analyze(vec![a, b]).queries.len(), 2);
     }
 
     #[test]

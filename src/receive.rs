@@ -118,9 +118,12 @@ impl Ingest {
     }
 }
 
-/// The router every listener serves: gRPC services and OTLP/HTTP routes side by side.
+/// The router every listener serves: gRPC services and OTLP/HTTP routes side by side. Anything
+/// else goes to a fallback that accepts OTLP/HTTP under a path prefix (a full
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` such as `http://host:4318/collector/v1/traces`) and
+/// answers unknown gRPC methods with `UNIMPLEMENTED`.
 pub fn router(ingest: Ingest) -> Router {
-    grpc::routes().merge(http::routes()).with_state(ingest)
+    grpc::routes().merge(http::routes()).fallback(http::fallback).with_state(ingest)
 }
 
 #[cfg(test)]

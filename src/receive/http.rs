@@ -11,7 +11,7 @@ use std::io::Read;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
@@ -46,6 +46,41 @@ const PROTOBUF_ALT: &str = "application/protobuf";
 /// An over-limit body is still read (and thrown away) up to this size, so that the client gets
 /// the 413 rather than a broken pipe, which exporters would retry.
 const DRAIN_LIMIT: usize = 4 * MAX_REQUEST_BYTES;
+
+/// Requests no route matched: OTLP/HTTP under a path prefix, unknown gRPC methods, or 404.
+pub async fn fallback(
+    State(ingest): State<Ingest>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let is_grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if is_grpc {
+        let status = tonic::Status::unimplemented(format!(
+            "apmtop serves the OTLP trace, metrics and logs services, not {}",
+            uri.path()
+        ));
+        return status.into_http::<Body>().into_response();
+    }
+    let path = uri.path().trim_end_matches('/');
+    let signal = ["/v1/traces", "/v1/metrics", "/v1/logs"].into_iter().find(|suffix| path.ends_with(suffix));
+    match (signal, method) {
+        (Some(suffix), Method::POST) => match suffix {
+            "/v1/traces" => export_traces(State(ingest), headers, body).await,
+            "/v1/metrics" => export_metrics(State(ingest), headers, body).await,
+            _ => export_logs(State(ingest), headers, body).await,
+        },
+        (Some(_), _) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        (None, _) => {
+            (StatusCode::NOT_FOUND, "apmtop receives OTLP: POST /v1/traces, /v1/metrics or /v1/logs, or OTLP/gRPC\n")
+                .into_response()
+        }
+    }
+}
 
 /// The encoding of a request body, which is also the encoding of its answer (the spec asks for
 /// the same `Content-Type` back).
@@ -324,4 +359,34 @@ fn inflate(decoder: impl Read, name: &str) -> Result<Bytes, Failure> {
         return Err(Failure::too_large());
     }
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_body_decodes_or_fails_cleanly(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+            encoding in prop_oneof![Just(Encoding::Identity), Just(Encoding::Gzip), Just(Encoding::Deflate)],
+            json in any::<bool>(),
+        ) {
+            let format = if json { Format::Json } else { Format::PROTOBUF };
+            let _ = decode_traces(Bytes::from(bytes), encoding, format);
+        }
+    }
+
+    #[test]
+    fn protobuf_media_type_is_echoed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/protobuf"));
+        let format = request_format(&headers).expect("known type");
+        assert_eq!(format.content_type(), "application/protobuf");
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        assert_eq!(request_format(&headers).expect("known type"), Format::Json);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(request_format(&headers).expect_err("unknown").status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
 }

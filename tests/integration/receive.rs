@@ -307,12 +307,22 @@ async fn export_raw_grpc(
     message: Vec<u8>,
     compression: Option<CompressionEncoding>,
 ) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    raw_grpc_call(url, GRPC_TRACE_EXPORT, message, compression).await
+}
+
+/// Sends `message` verbatim to the gRPC method at `path`.
+async fn raw_grpc_call(
+    url: String,
+    path: &'static str,
+    message: Vec<u8>,
+    compression: Option<CompressionEncoding>,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel(url).await);
     if let Some(encoding) = compression {
         grpc = grpc.send_compressed(encoding);
     }
     grpc.ready().await.expect("gRPC channel ready");
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(GRPC_TRACE_EXPORT);
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     grpc.unary(tonic::Request::new(message), path, raw_grpc::RawCodec).await.map(tonic::Response::into_inner)
 }
 
@@ -774,6 +784,28 @@ async fn unknown_path_gets_404() {
     assert_eq!(response.status(), 404);
     let report = app.stop();
     assert_eq!(total(&report, "spans_received"), 0, "nothing sent to an unknown path is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_under_a_user_path_prefix_are_accepted() {
+    // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://host:4318/collector/v1/traces is used as is.
+    let app = Apmtop::start(&FAST_GRACE);
+    let body = good_trace(8).request().encode_to_vec();
+    let response = post(&app.http_url(), "/collector/v1/traces", PROTOBUF, None, body).await;
+    assert_eq!(response.status(), 200);
+    let report = app.stop();
+    assert!(total(&report, "spans_received") > 0, "spans under a prefixed path are counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_grpc_method_gets_unimplemented_and_the_server_keeps_serving() {
+    let app = Apmtop::start(&FAST_GRACE);
+    let path = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export";
+    let status = raw_grpc_call(app.grpc_url(), path, Vec::new(), None).await.expect_err("no such service");
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    export_ok(&app, Transport::Grpc, &good_trace(9).request()).await;
+    let report = app.stop();
+    assert!(total(&report, "spans_received") > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
