@@ -357,6 +357,7 @@ impl QueryStats {
 #[derive(Debug, Default)]
 struct AssemblyCounters {
     spans_dropped: u64,
+    spans_duplicate: u64,
     traces_incomplete: u64,
     traces_evicted: u64,
     requests: u64,
@@ -434,6 +435,7 @@ impl Aggregates {
     /// Takes in the counters and per-service facts of closed traces.
     pub fn record_assembly(&mut self, out: &AssemblyOutput) {
         self.counters.spans_dropped += out.dropped_spans + out.late_spans;
+        self.counters.spans_duplicate += out.duplicate_spans;
         self.counters.traces_incomplete += out.incomplete_traces;
         self.counters.traces_evicted += out.evicted_traces;
         for (service, orphans) in &out.orphans {
@@ -495,6 +497,7 @@ impl Aggregates {
         totals.requests = self.counters.requests;
         totals.queries = self.counters.queries;
         totals.spans_dropped = self.counters.spans_dropped;
+        totals.spans_duplicate = self.counters.spans_duplicate;
         totals.traces_incomplete = self.counters.traces_incomplete;
         totals.traces_evicted = self.counters.traces_evicted;
         totals.traces_pending = pending_traces;

@@ -59,6 +59,8 @@ pub struct AssemblyOutput {
     pub late_spans: u64,
     /// Spans dropped by the per-trace cap.
     pub dropped_spans: u64,
+    /// Spans received a second time (same trace and span id), dropped.
+    pub duplicate_spans: u64,
     /// Traces closed with spans that belong to no request.
     pub incomplete_traces: u64,
     /// Traces closed early because a bound was reached.
@@ -243,8 +245,20 @@ enum Owner {
     Orphan,
 }
 
+/// Drops spans received twice (an SDK re-sends an export whose answer it did not get; the OTLP
+/// spec warns of such duplicates). The first copy of each span id is kept.
+fn without_duplicate_spans(spans: Vec<Span>, out: &mut AssemblyOutput) -> Vec<Span> {
+    let mut seen: FxHashSet<SpanId> = FxHashSet::default();
+    seen.reserve(spans.len());
+    let before = spans.len();
+    let unique: Vec<Span> = spans.into_iter().filter(|s| seen.insert(s.span_id)).collect();
+    out.duplicate_spans += (before - unique.len()) as u64;
+    unique
+}
+
 /// Splits a closed trace's spans into requests; reports spans that belong to none.
 fn split_into_requests(spans: Vec<Span>, was_closed_before: bool, out: &mut AssemblyOutput) {
+    let spans = without_duplicate_spans(spans, out);
     let index: FxHashMap<SpanId, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id, i)).collect();
     let mut owner = vec![Owner::Unknown; spans.len()];
     let mut roots: Vec<usize> = Vec::new();
@@ -482,6 +496,20 @@ mod tests {
         let many: Vec<Span> = (10..20).map(|i| query(3, i, 1, &svc)).collect();
         asm.add_batch(many, now, &mut out);
         assert_eq!(out.dropped_spans, 8);
+    }
+
+    #[test]
+    fn a_resent_export_does_not_count_twice() {
+        let svc = service("web");
+        let mut asm = Assembler::new(config(10));
+        let mut out = AssemblyOutput::default();
+        let export = vec![span(1, 1, None, SpanKind::Server, &svc), query(1, 2, 1, &svc), query(1, 3, 1, &svc)];
+        asm.add_batch(export.clone(), Instant::now(), &mut out);
+        asm.add_batch(export, Instant::now(), &mut out);
+        asm.flush(&mut out);
+        assert_eq!(out.requests.len(), 1);
+        assert_eq!(out.requests[0].spans.len(), 2);
+        assert_eq!(out.duplicate_spans, 3);
     }
 
     #[test]

@@ -96,7 +96,12 @@ impl Aggregator {
     }
 
     fn take(&mut self, mut out: AssemblyOutput) {
-        if out.requests.is_empty() && out.dropped_spans == 0 && out.orphans.is_empty() && out.late_spans == 0 {
+        if out.requests.is_empty()
+            && out.dropped_spans == 0
+            && out.duplicate_spans == 0
+            && out.orphans.is_empty()
+            && out.late_spans == 0
+        {
             return;
         }
         self.aggregates.record_assembly(&out);

@@ -35,6 +35,8 @@ pub struct Totals {
     pub spans_dropped: u64,
     /// Traces closed with spans that belong to no request (their parent never arrived).
     pub traces_incomplete: u64,
+    /// Spans received a second time (a re-sent export), counted once.
+    pub spans_duplicate: u64,
     /// Spans with invalid ids, answered with `partial_success`.
     pub spans_rejected: u64,
     /// Spans refused with a retryable answer because the pipeline was full.
