@@ -70,6 +70,10 @@ pub struct Cli {
     /// Headless: do not print progress lines on stderr.
     #[arg(short, long, env = "APMTOP_QUIET")]
     pub quiet: bool,
+
+    /// Directory where the dashboard's `e` key writes snapshot reports.
+    #[arg(long, value_name = "DIR", env = "APMTOP_SNAPSHOT_DIR", default_value = ".")]
+    pub snapshot_dir: PathBuf,
 }
 
 /// Validated settings: nothing past this module sees raw flags.
@@ -95,6 +99,8 @@ pub struct Settings {
     pub log: Option<PathBuf>,
     /// No progress lines.
     pub quiet: bool,
+    /// Where the dashboard exports snapshots.
+    pub snapshot_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -116,6 +122,7 @@ impl From<Cli> for Settings {
             max_endpoints: usize::try_from(cli.max_endpoints).unwrap_or(usize::MAX),
             log: cli.log,
             quiet: cli.quiet,
+            snapshot_dir: cli.snapshot_dir,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! - [`snapshot`]: the immutable, serializable view (the report schema).
 //! - [`report`]: report files.
 //! - [`stats`]: apmtop's own counters.
+//! - [`tui`]: the live terminal dashboard (ratatui): terminal guard, UI loop, views.
 
 pub mod aggregate;
 pub mod analyze;
@@ -31,3 +32,4 @@ pub mod report;
 pub mod semconv;
 pub mod snapshot;
 pub mod stats;
+pub mod tui;

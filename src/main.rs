@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use apmtop::cli::{Cli, Settings};
-use apmtop::{pipeline, report};
+use apmtop::{pipeline, report, tui};
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -17,6 +17,12 @@ fn main() -> ExitCode {
     let settings = Settings::from(cli);
     if let Some(path) = &settings.report
         && let Err(message) = report::check_writable(path)
+    {
+        eprintln!("apmtop: error: {message}");
+        return ExitCode::from(1);
+    }
+    if !settings.headless
+        && let Err(message) = tui::check_terminal()
     {
         eprintln!("apmtop: error: {message}");
         return ExitCode::from(1);
@@ -57,9 +63,14 @@ fn usage_error(error: clap::Error) -> ExitCode {
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let Some(path) = &settings.log else {
-        // No log file: only warnings, on stderr (the dashboard will own the screen).
+        // No log file: headless, only warnings, on stderr; with the dashboard, nothing, since
+        // anything written to the terminal would land on the screen being drawn.
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        if settings.headless {
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        } else {
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::sink).init();
+        }
         return Ok(());
     };
     let file = std::fs::OpenOptions::new()
@@ -77,10 +88,20 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut signals = StopSignals::new()?;
     let running = pipeline::start(&settings).await?;
     eprintln!("apmtop: listening grpc={} http={}", running.grpc_addr, running.http_addr);
-    if !settings.headless {
-        eprintln!("apmtop: the live dashboard is not built yet; running headless (Ctrl-C to stop)");
-    }
-    signals.recv().await;
+    let dashboard = if settings.headless {
+        signals.recv().await;
+        Ok(())
+    } else {
+        // The listening line above stays on the normal screen; the dashboard takes the
+        // alternate one and gives it back before `run` returns, whatever happened. If it fails,
+        // the pipeline still shuts down in order and the report is still written.
+        let config = tui::TuiConfig {
+            grpc_addr: running.grpc_addr,
+            http_addr: running.http_addr,
+            snapshot_dir: settings.snapshot_dir.clone(),
+        };
+        tui::run(config, running.snapshots.clone(), signals.recv()).await.context("the dashboard failed")
+    };
     // A second signal during shutdown exits at once.
     tokio::spawn(async move {
         signals.recv().await;
@@ -97,7 +118,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             eprintln!("apmtop: report written to {}", path.display());
         }
     }
-    Ok(())
+    dashboard
 }
 
 /// SIGINT and SIGTERM, registered once at start-up.

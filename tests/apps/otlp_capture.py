@@ -27,7 +27,7 @@ def serve(port, out):
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self._body()
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             signal = _SIGNALS.get(self.path)
@@ -39,6 +39,20 @@ def serve(port, out):
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def _body(self):
+            # The Node.js exporter sends its body chunked, without a Content-Length.
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline().strip():  # trailers, up to the blank line
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
 
         def log_message(self, *args):
             pass

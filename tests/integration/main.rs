@@ -8,6 +8,8 @@
 
 mod cli;
 mod django_app;
+mod node_app;
 mod otlp_payloads;
 mod receive;
 mod support;
+mod tui;

@@ -1,0 +1,352 @@
+//! The live dashboard: the terminal guard, the panic hook and the UI loop.
+//!
+//! ```text
+//! input thread (crossterm poll/read) ──▶ ┐
+//! watch::Receiver<Arc<Snapshot>> ─────▶ ├─ UI loop: Action -> App::update -> view::render
+//! tick (250 ms), shutdown signal ─────▶ ┘
+//! ```
+//!
+//! The loop only reads the snapshot watch channel, so ingest never waits on the UI. It redraws
+//! at once after keys (after draining every pending event), and at most four times a second for
+//! new data. [`TerminalGuard`] owns raw mode and the alternate screen and gives them back on
+//! every way out: normal return, error, panic (a chained panic hook), and the shutdown signal the
+//! binary passes in for SIGINT/SIGTERM.
+//!
+//! - [`app`]: state and `update`; [`event`]: keys -> actions (and the key table);
+//! - [`view`]: pure drawing; [`theme`]: styles;
+//! - [`sanitize`]: untrusted text; [`format`](mod@format): numbers and durations.
+
+pub mod app;
+pub mod event;
+pub mod format;
+pub mod sanitize;
+pub mod theme;
+pub mod view;
+
+#[cfg(test)]
+mod testing;
+
+use std::future::Future;
+use std::io::{IsTerminal, Stdout};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self as term_event, Event};
+use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::crossterm::{cursor, execute};
+use tokio::sync::{mpsc, watch};
+
+use self::app::{Action, App, Effect, UiState};
+use crate::snapshot::Snapshot;
+
+/// Least time between two redraws caused by new data (about 4 frames per second).
+const FRAME: Duration = Duration::from_millis(250);
+/// How long the input thread waits for an event before checking whether it should stop.
+const INPUT_POLL: Duration = Duration::from_millis(100);
+
+/// What the dashboard needs besides the snapshots.
+#[derive(Debug, Clone)]
+pub struct TuiConfig {
+    /// Where OTLP/gRPC is served (shown so the user can copy it).
+    pub grpc_addr: SocketAddr,
+    /// Where OTLP/HTTP is served.
+    pub http_addr: SocketAddr,
+    /// Where `e` writes snapshot reports.
+    pub snapshot_dir: PathBuf,
+}
+
+/// Why the dashboard cannot start here.
+pub fn check_terminal() -> Result<(), String> {
+    // The dashboard draws on stdout; stderr may go to a file (`apmtop 2>apmtop.log`).
+    if !std::io::stdout().is_terminal() {
+        return Err("the dashboard needs a terminal on stdout; use --headless for scripts and CI".into());
+    }
+    Ok(())
+}
+
+/// Runs the dashboard until the user quits or `shutdown` resolves. The terminal is restored
+/// before this returns, whatever the outcome.
+pub async fn run(
+    config: TuiConfig,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut guard = TerminalGuard::enter()?;
+    let mut ui = UiState::new(config.grpc_addr, config.http_addr, config.snapshot_dir);
+    ui.theme = theme::Theme::from_env();
+    let first = Arc::clone(&snapshots.borrow_and_update());
+    let mut app = App::new(ui, first);
+    let size = guard.terminal.size().context("reading the terminal size")?;
+    app.update(Action::Resize(size.height));
+
+    let mut input = InputThread::spawn();
+    let (effects_done, mut effects) = mpsc::channel::<Action>(8);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut snapshots_open = true;
+    let mut data_dirty = false;
+    let mut shown_uptime = 0;
+    tokio::pin!(shutdown);
+
+    guard.draw(&app)?;
+    loop {
+        let mut redraw_now = false;
+        let mut actions = Vec::new();
+        tokio::select! {
+            () = &mut shutdown => break,
+            event = input.events.recv() => {
+                let event = event.context("the terminal input closed")?;
+                // Drain whatever else is pending, then draw once.
+                let mut pending = vec![event];
+                while let Ok(more) = input.events.try_recv() {
+                    pending.push(more);
+                }
+                let events = pending.into_iter().collect::<std::io::Result<Vec<Event>>>();
+                for effect in handle_events(&mut app, events.context("reading terminal input")?) {
+                    spawn_effect(effect, &effects_done);
+                }
+                redraw_now = true;
+            }
+            changed = snapshots.changed(), if snapshots_open => match changed {
+                Ok(()) => {
+                    actions.push(Action::Snapshot(Arc::clone(&snapshots.borrow_and_update())));
+                    data_dirty = true;
+                }
+                Err(_) => snapshots_open = false,
+            },
+            Some(done) = effects.recv() => {
+                actions.push(done);
+                redraw_now = true;
+            }
+            _ = tick.tick() => {
+                app.ui.uptime = started.elapsed();
+                let seconds = app.ui.uptime.as_secs();
+                if seconds != shown_uptime {
+                    shown_uptime = seconds;
+                    data_dirty = true;
+                }
+                if data_dirty {
+                    redraw_now = true;
+                }
+            }
+        }
+        for action in actions {
+            apply(&mut app, action, &effects_done);
+        }
+        if app.should_quit() {
+            break;
+        }
+        if PANICKED.load(Ordering::SeqCst) {
+            // The hook has given the terminal back and printed the message: stop drawing.
+            anyhow::bail!("an internal task panicked (see the message above)");
+        }
+        if redraw_now {
+            app.ui.uptime = started.elapsed();
+            guard.draw(&app)?;
+            data_dirty = false;
+        }
+    }
+    input.stop();
+    guard.restore();
+    Ok(())
+}
+
+/// Applies terminal events in order. Each key is mapped in the state the previous one left (`/`
+/// starts the filter that the next letters go to), so a burst of keys read at once behaves like
+/// the same keys typed slowly. Returns the effects to run.
+fn handle_events(app: &mut App, events: Vec<Event>) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for event in events {
+        let action = match event {
+            Event::Key(key) => event::handle_key(&key, &app.ui),
+            Event::Resize(_, rows) => Some(Action::Resize(rows)),
+            _ => None,
+        };
+        effects.extend(action.and_then(|action| app.update(action)));
+    }
+    effects
+}
+
+/// Applies `action`; runs the effect it asks for, if any.
+fn apply(app: &mut App, action: Action, done: &mpsc::Sender<Action>) {
+    if let Some(effect) = app.update(action) {
+        spawn_effect(effect, done);
+    }
+}
+
+/// Runs `effect` on the blocking pool; its outcome comes back on `done`.
+fn spawn_effect(effect: Effect, done: &mpsc::Sender<Action>) {
+    let done = done.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = done.blocking_send(effect.run());
+    });
+}
+
+/// Whether the terminal is currently in raw mode and on the alternate screen (because of us).
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+/// Set by the panic hook: a task panicked (perhaps not the UI's), so the UI must stop drawing on
+/// a terminal that has already been given back.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Raw mode and the alternate screen, given back in `Drop`.
+pub struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    /// Enters raw mode and the alternate screen; installs the panic hook (once per process).
+    pub fn enter() -> anyhow::Result<Self> {
+        install_panic_hook();
+        TERMINAL_TAKEN.store(true, Ordering::SeqCst);
+        let entered = (|| {
+            enable_raw_mode()?;
+            execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+            Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        })();
+        match entered {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(error) => {
+                restore_terminal();
+                Err(error).context("cannot set up the terminal")
+            }
+        }
+    }
+
+    fn draw(&mut self, app: &App) -> anyhow::Result<()> {
+        self.terminal.draw(|frame| view::render(frame, app.snapshot(), &app.ui)).context("drawing the dashboard")?;
+        Ok(())
+    }
+
+    /// Gives the terminal back now (also done on drop; doing it twice is harmless).
+    pub fn restore(&mut self) {
+        restore_terminal();
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Leaves raw mode (first, so a later failure still leaves a usable shell), then the alternate
+/// screen, and shows the cursor. Idempotent, never panics, does nothing if we never took the
+/// terminal.
+pub fn restore_terminal() {
+    if !TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
+}
+
+/// A panic hook that restores the terminal, then runs the hook that was there before (so the
+/// message is printed on a normal screen).
+fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}
+
+/// Reads terminal events on a plain thread (crossterm's reads block) and forwards them.
+struct InputThread {
+    events: mpsc::Receiver<std::io::Result<Event>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InputThread {
+    fn spawn() -> Self {
+        let (sender, events) = mpsc::channel(256);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("apmtop-input".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    let event = match term_event::poll(INPUT_POLL) {
+                        Ok(false) => continue,
+                        Ok(true) => term_event::read(),
+                        Err(error) => Err(error),
+                    };
+                    let failed = event.is_err();
+                    if sender.blocking_send(event).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        InputThread { events, stop, thread }
+    }
+
+    /// Asks the thread to stop and waits for it (at most one poll interval).
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.events.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for InputThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use crate::tui::testing::{sample_snapshot, sample_ui};
+
+    #[test]
+    fn a_burst_of_keys_is_handled_like_slow_typing() {
+        let mut app = App::new(sample_ui(), Arc::new(sample_snapshot()));
+        let keys = "/books\r\r";
+        let events = keys
+            .chars()
+            .map(|c| {
+                let code = if c == '\r' { KeyCode::Enter } else { KeyCode::Char(c) };
+                Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+            })
+            .collect();
+        let effects = handle_events(&mut app, events);
+        assert!(effects.is_empty());
+        assert_eq!(app.ui.filter, "books");
+        assert!(!app.ui.filtering);
+        assert!(app.ui.detail.as_ref().is_some_and(|d| d.route == "/api/books"));
+    }
+
+    #[test]
+    fn export_from_a_burst_is_returned_as_an_effect() {
+        let mut app = App::new(sample_ui(), Arc::new(sample_snapshot()));
+        let events = vec![Event::Key(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::NONE)), Event::Resize(80, 30)];
+        let effects = handle_events(&mut app, events);
+        assert!(matches!(effects.as_slice(), [Effect::Export { .. }]));
+        assert_eq!(app.ui.page_rows, 22);
+    }
+
+    #[test]
+    fn restoring_an_untaken_terminal_does_nothing() {
+        restore_terminal();
+        restore_terminal();
+        assert!(!TERMINAL_TAKEN.load(Ordering::SeqCst));
+    }
+}

@@ -1,0 +1,165 @@
+//! A deterministic, hand-built [`Snapshot`] and [`UiState`] for the dashboard's tests: several
+//! services and endpoints, two N+1 offenders, a duplicate, failing endpoints, long SQL and an
+//! audit finding, with a fixed `generated_at`.
+
+use std::path::PathBuf;
+
+use crate::snapshot::{
+    AuditEntry, DuplicateSnapshot, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
+    SlowRequest, Snapshot, Summary, Totals,
+};
+use crate::tui::app::UiState;
+
+fn summary(p50: f64, p95: f64, max: f64) -> Summary {
+    Summary { mean: (p50 + p95) / 2.0, p50, p90: (p50 + p95) / 2.0, p95, p99: (p95 + max) / 2.0, max }
+}
+
+fn endpoint(
+    service: &str,
+    method: &str,
+    route: &str,
+    requests: u64,
+    errors: u64,
+    latency: Summary,
+) -> EndpointSnapshot {
+    EndpointSnapshot {
+        service: service.to_string(),
+        method: method.to_string(),
+        route: route.to_string(),
+        requests,
+        errors,
+        latency_ms: latency,
+        queries_per_request: summary(1.0, 2.0, 3.0),
+        db_time_ms: summary(0.5, 1.0, 2.0),
+        db_time_share: 0.1,
+        connection_spans: 0,
+        n_plus_one: Vec::new(),
+        duplicates: Vec::new(),
+        slowest: vec![SlowRequest { trace_id: format!("{:0>32}", requests), duration_ms: latency.max, queries: 3 }],
+        folded_endpoints: None,
+    }
+}
+
+const AUTHOR_BY_ID: &str = "SELECT author.id, author.name, author.bio, author.born_at FROM author WHERE author.id = ?";
+const ITEM_BY_ORDER: &str =
+    "SELECT order_item.id, order_item.sku, order_item.quantity FROM order_item WHERE order_item.order_id = ?";
+
+/// The sample snapshot.
+pub fn sample_snapshot() -> Snapshot {
+    let mut books = endpoint("library", "GET", "/api/books", 120, 0, summary(180.0, 480.0, 910.0));
+    books.queries_per_request = summary(42.0, 58.0, 61.0);
+    books.db_time_ms = summary(110.0, 300.0, 520.0);
+    books.db_time_share = 0.62;
+    books.connection_spans = 120;
+    books.n_plus_one.push(NPlusOneSnapshot {
+        fingerprint: AUTHOR_BY_ID.to_string(),
+        fingerprint_id: "a1b2c3d4e5f60718".to_string(),
+        statement: "SELECT author.id, author.name, author.bio, author.born_at FROM author WHERE author.id = 7"
+            .to_string(),
+        db_system: "postgresql".to_string(),
+        tables: vec!["author".to_string()],
+        requests_affected: 118,
+        repeats: Repeats { p50: 40, max: 59 },
+        time_ms_total: 9_440.0,
+        example_trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
+        hint: "Load the authors with the books: Book.objects.select_related(\"author\").".to_string(),
+    });
+    books.duplicates.push(DuplicateSnapshot {
+        fingerprint: "SELECT COUNT(*) FROM book".to_string(),
+        statement: "SELECT COUNT(*) FROM book".to_string(),
+        repeats_max: 3,
+        requests_affected: 120,
+        time_ms_wasted: 96.0,
+        example_trace_id: "00f067aa0ba902b7a3ce929d0e0e4736".to_string(),
+        hint: "Compute it once per request and reuse the value.".to_string(),
+    });
+    books.slowest = vec![
+        SlowRequest { trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(), duration_ms: 910.0, queries: 61 },
+        SlowRequest { trace_id: "5cf92f3577b34da6a3ce929d0e0e4737".to_string(), duration_ms: 850.5, queries: 58 },
+    ];
+
+    let mut orders = endpoint("library", "POST", "/api/orders", 80, 2, summary(95.0, 220.0, 400.0));
+    orders.queries_per_request = summary(12.0, 20.0, 24.0);
+    orders.db_time_share = 0.45;
+    orders.n_plus_one.push(NPlusOneSnapshot {
+        fingerprint: ITEM_BY_ORDER.to_string(),
+        fingerprint_id: "0f1e2d3c4b5a6978".to_string(),
+        statement: ITEM_BY_ORDER.replace('?', "12"),
+        db_system: "postgresql".to_string(),
+        tables: vec!["order_item".to_string()],
+        requests_affected: 80,
+        repeats: Repeats { p50: 10, max: 18 },
+        time_ms_total: 1_200.0,
+        example_trace_id: "6cf92f3577b34da6a3ce929d0e0e4738".to_string(),
+        hint: "Fetch the items of all orders at once: prefetch_related(\"items\").".to_string(),
+    });
+
+    let author = endpoint("library", "GET", "/api/authors/{id}", 300, 0, summary(12.0, 35.0, 60.0));
+    let mut health = endpoint("library", "GET", "/health", 1_000, 0, summary(0.4, 0.9, 2.0));
+    health.queries_per_request = Summary::default();
+    health.db_time_share = 0.0;
+    let payments = endpoint("worker", "", "process_payment", 40, 5, summary(600.0, 1_200.0, 2_500.0));
+
+    let query = |fingerprint: &str, id: &str, table: &str, calls: u64, p95: f64, total: f64, endpoints: &[&str]| {
+        QuerySnapshot {
+            fingerprint: fingerprint.to_string(),
+            fingerprint_id: id.to_string(),
+            db_system: "postgresql".to_string(),
+            tables: vec![table.to_string()],
+            calls,
+            latency_ms: summary(p95 / 2.0, p95, p95 * 2.0),
+            time_ms_total: total,
+            endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            parsed: true,
+        }
+    };
+    let mut unparsed = query("CALL refresh_stats(?)", "9988776655443322", "", 40, 45.0, 1_500.0, &["process_payment"]);
+    unparsed.parsed = false;
+    unparsed.tables.clear();
+
+    Snapshot {
+        generated_at: "2026-01-02T03:04:05Z".to_string(),
+        totals: Totals {
+            spans_received: 48_210,
+            requests: 1_540,
+            spans_dropped: 3,
+            queries: 9_800,
+            trace_exports: 420,
+            ..Totals::default()
+        },
+        endpoints: vec![payments, books, orders, author, health],
+        queries: vec![
+            query(
+                AUTHOR_BY_ID,
+                "a1b2c3d4e5f60718",
+                "author",
+                4_800,
+                0.6,
+                9_600.0,
+                &["GET /api/books", "GET /api/authors/{id}"],
+            ),
+            query(ITEM_BY_ORDER, "0f1e2d3c4b5a6978", "order_item", 800, 2.5, 1_200.0, &["POST /api/orders"]),
+            unparsed,
+            query("SELECT COUNT(*) FROM book", "1122334455667788", "book", 360, 0.4, 96.0, &["GET /api/books"]),
+        ],
+        audit: vec![AuditEntry {
+            service: "worker".to_string(),
+            code: "db_spans_without_statement".to_string(),
+            problem: "40 of 200 DB spans have no statement text, so their queries cannot be analyzed.".to_string(),
+            fix: "Enable statement capture in the DB instrumentation (e.g. enable_commenter or db.statement)."
+                .to_string(),
+        }],
+        settings: SettingsSnapshot { n_plus_one_min: 5, grace_seconds: 2.0 },
+    }
+}
+
+/// A fresh state on the default ports, with a fixed uptime.
+pub fn sample_ui() -> UiState {
+    let mut ui = UiState::new(
+        "127.0.0.1:4317".parse().expect("addr"),
+        "127.0.0.1:4318".parse().expect("addr"),
+        PathBuf::from("."),
+    );
+    ui.uptime = std::time::Duration::from_secs(754);
+    ui
+}

@@ -1,0 +1,308 @@
+//! Drawing: pure functions of `(&Snapshot, &UiState)` into a ratatui [`Buffer`]. No I/O, no
+//! locks, no sends: the same inputs always draw the same screen, which is what the rendering
+//! tests rely on.
+//!
+//! The screen is a two-line header, a tab bar, the active view (or the endpoint detail, or the
+//! empty state before any span), and a status line; the help and audit overlays draw on top.
+//! Every string that came from a span passes through `clean` ([`super::sanitize`]) first.
+
+mod audit;
+mod detail;
+mod empty;
+mod endpoints;
+mod header;
+mod help;
+mod n_plus_one;
+mod queries;
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::app::{Action, Tab, UiState};
+use super::event::BINDINGS;
+use super::sanitize::sanitize;
+use crate::snapshot::Snapshot;
+
+/// Key hints on the status line, in order; labels come from the key table.
+const HINTS: &[(Action, &str)] = &[
+    (Action::ToggleHelp, "help"),
+    (Action::Quit, "quit"),
+    (Action::Enter, "details"),
+    (Action::CycleSort, "sort"),
+    (Action::StartFilter, "filter"),
+    (Action::TogglePause, "pause"),
+    (Action::Export, "export"),
+    (Action::ToggleAudit, "audit"),
+];
+
+/// Draws the whole dashboard into `frame`.
+pub fn render(frame: &mut Frame, snapshot: &Snapshot, ui: &UiState) {
+    let area = frame.area();
+    render_screen(area, frame.buffer_mut(), snapshot, ui);
+}
+
+/// Draws the whole dashboard into `buf` within `area`.
+pub fn render_screen(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiState) {
+    let [header_area, tabs_area, main_area, status_area] =
+        Layout::vertical([Constraint::Length(2), Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)])
+            .areas(area);
+    header::render_header(header_area, buf, snapshot, ui);
+    render_tabs(tabs_area, buf, snapshot, ui);
+    if let Some(id) = &ui.detail {
+        detail::render_detail(main_area, buf, snapshot, ui, id);
+    } else if snapshot.totals.spans_received == 0 && snapshot.endpoints.is_empty() {
+        empty::render_empty(main_area, buf, ui);
+    } else {
+        match ui.tab {
+            Tab::Endpoints => endpoints::render_endpoints(main_area, buf, snapshot, ui),
+            Tab::NPlusOne => n_plus_one::render_n_plus_one(main_area, buf, snapshot, ui),
+            Tab::Queries => queries::render_queries(main_area, buf, snapshot, ui),
+        }
+    }
+    render_status(status_area, buf, snapshot, ui);
+    if ui.help {
+        help::render_help(area, buf, ui);
+    } else if ui.audit {
+        audit::render_audit(main_area, buf, snapshot, ui);
+    }
+}
+
+/// Untrusted text made safe for the terminal.
+pub(crate) fn clean(text: &str) -> String {
+    sanitize(text).into_owned()
+}
+
+fn render_tabs(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiState) {
+    let theme = &ui.theme;
+    let offenders: usize = snapshot.endpoints.iter().map(|e| e.n_plus_one.len()).sum();
+    let mut spans = vec![Span::raw(" ")];
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let title = match tab {
+            Tab::NPlusOne if offenders > 0 => format!(" {} {} ({offenders}) ", i + 1, tab.title()),
+            _ => format!(" {} {} ", i + 1, tab.title()),
+        };
+        let style = if *tab == ui.tab && ui.detail.is_none() { theme.tab_active } else { theme.tab };
+        spans.push(Span::styled(title, style));
+        spans.push(Span::raw(" "));
+    }
+    if ui.tab == Tab::Endpoints && ui.detail.is_none() {
+        spans.push(Span::styled(" sort ", theme.label));
+        spans.push(Span::styled(format!("{} ", ui.sort.label()), theme.value));
+    }
+    if !ui.filter.is_empty() || ui.filtering {
+        spans.push(Span::styled(" filter ", theme.label));
+        spans.push(Span::styled(clean(&ui.filter), theme.value));
+    }
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}
+
+fn render_status(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiState) {
+    let theme = &ui.theme;
+    let line = if ui.filtering {
+        Line::from(vec![
+            Span::styled(" /", theme.key),
+            Span::raw(clean(&ui.filter)),
+            Span::styled("▏", theme.key),
+            Span::styled("  Enter keep  Esc clear", theme.dim),
+        ])
+    } else if let Some(status) = &ui.status {
+        Line::from(Span::styled(format!(" {}", clean(status)), theme.status))
+    } else {
+        let mut spans = Vec::new();
+        for (action, name) in HINTS {
+            let Some(binding) = BINDINGS.iter().find(|b| &b.action == action) else { continue };
+            let key = binding.label.split(", ").next().unwrap_or(binding.label);
+            spans.push(Span::styled(format!(" {key}"), theme.key));
+            spans.push(Span::raw(format!(" {name} ")));
+            if *action == Action::ToggleAudit && !snapshot.audit.is_empty() {
+                spans.push(Span::styled(format!("({}) ", snapshot.audit.len()), theme.warning));
+            }
+        }
+        Line::from(spans)
+    };
+    Paragraph::new(line).render(area, buf);
+}
+
+/// A rectangle of at most `width` x `height` centred in `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use insta::assert_snapshot;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::snapshot::Snapshot;
+    use crate::tui::app::{Action, App, SortColumn};
+    use crate::tui::testing::{sample_snapshot, sample_ui};
+
+    fn draw(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+        terminal.draw(|frame| render(frame, app.snapshot(), &app.ui)).expect("draw");
+        terminal.backend().to_string()
+    }
+
+    fn app_with(snapshot: Snapshot, actions: &[Action]) -> App {
+        let mut app = App::new(sample_ui(), Arc::new(snapshot));
+        for action in actions {
+            app.update(action.clone());
+        }
+        app
+    }
+
+    fn app(actions: &[Action]) -> App {
+        app_with(sample_snapshot(), actions)
+    }
+
+    #[test]
+    fn endpoints_80x24() {
+        assert_snapshot!(draw(&app(&[Action::Down]), 80, 24));
+    }
+
+    #[test]
+    fn endpoints_140x40() {
+        assert_snapshot!(draw(&app(&[Action::Down]), 140, 40));
+    }
+
+    #[test]
+    fn endpoints_sorted_by_requests_and_filtered_80x24() {
+        let mut actions = vec![Action::StartFilter];
+        actions.extend("books".chars().map(Action::FilterInput));
+        actions.push(Action::FilterDone);
+        let mut app = app(&actions);
+        while app.ui.sort != SortColumn::Requests {
+            app.update(Action::CycleSort);
+        }
+        assert_snapshot!(draw(&app, 80, 24));
+    }
+
+    #[test]
+    fn filter_being_typed_80x24() {
+        assert_snapshot!(draw(&app(&[Action::StartFilter, Action::FilterInput('a')]), 80, 24));
+    }
+
+    #[test]
+    fn n_plus_one_80x24() {
+        assert_snapshot!(draw(&app(&[Action::ShowTab(Tab::NPlusOne)]), 80, 24));
+    }
+
+    #[test]
+    fn n_plus_one_140x40() {
+        assert_snapshot!(draw(&app(&[Action::ShowTab(Tab::NPlusOne)]), 140, 40));
+    }
+
+    #[test]
+    fn queries_80x24() {
+        assert_snapshot!(draw(&app(&[Action::ShowTab(Tab::Queries)]), 80, 24));
+    }
+
+    #[test]
+    fn queries_140x40() {
+        assert_snapshot!(draw(&app(&[Action::ShowTab(Tab::Queries)]), 140, 40));
+    }
+
+    #[test]
+    fn detail_80x24() {
+        assert_snapshot!(draw(&app(&[Action::Down, Action::Enter]), 80, 24));
+    }
+
+    #[test]
+    fn detail_scrolled_80x24() {
+        assert_snapshot!(draw(&app(&[Action::Down, Action::Enter, Action::PageDown]), 80, 24));
+    }
+
+    #[test]
+    fn detail_140x40() {
+        assert_snapshot!(draw(&app(&[Action::Down, Action::Enter]), 140, 40));
+    }
+
+    #[test]
+    fn help_80x24() {
+        assert_snapshot!(draw(&app(&[Action::ToggleHelp]), 80, 24));
+    }
+
+    #[test]
+    fn help_140x40() {
+        assert_snapshot!(draw(&app(&[Action::ToggleHelp]), 140, 40));
+    }
+
+    #[test]
+    fn audit_80x24() {
+        assert_snapshot!(draw(&app(&[Action::ToggleAudit]), 80, 24));
+    }
+
+    #[test]
+    fn paused_with_export_status_80x24() {
+        let app = app(&[Action::TogglePause, Action::Exported(Ok("/tmp/apmtop-snapshot-x.json".into()))]);
+        assert_snapshot!(draw(&app, 80, 24));
+    }
+
+    #[test]
+    fn header_with_rates_80x24() {
+        let mut later = sample_snapshot();
+        later.generated_at = "2026-01-02T03:04:09Z".to_string();
+        later.totals.spans_received += 4_000;
+        later.totals.requests += 100;
+        assert_snapshot!(draw(&app(&[Action::Snapshot(Arc::new(later))]), 80, 24));
+    }
+
+    #[test]
+    fn empty_state_80x24() {
+        assert_snapshot!(draw(&app_with(Snapshot::default(), &[]), 80, 24));
+    }
+
+    #[test]
+    fn empty_state_140x40() {
+        assert_snapshot!(draw(&app_with(Snapshot::default(), &[]), 140, 40));
+    }
+
+    #[test]
+    fn spans_but_no_requests_point_to_the_audit_80x24() {
+        let mut snapshot = sample_snapshot();
+        snapshot.endpoints.clear();
+        snapshot.queries.clear();
+        assert_snapshot!(draw(&app_with(snapshot, &[]), 80, 24));
+    }
+
+    #[test]
+    fn tiny_terminal_does_not_panic() {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+            for actions in [
+                vec![],
+                vec![Action::Enter],
+                vec![Action::ToggleHelp],
+                vec![Action::ToggleAudit],
+                vec![Action::ShowTab(Tab::NPlusOne)],
+                vec![Action::ShowTab(Tab::Queries)],
+            ] {
+                draw(&app(&actions), w, h);
+            }
+            draw(&app_with(Snapshot::default(), &[]), w, h);
+        }
+    }
+
+    #[test]
+    fn escape_sequences_in_span_text_are_rendered_inert() {
+        let mut snapshot = sample_snapshot();
+        snapshot.endpoints[0].route = "/evil\u{1b}]0;pwned\u{7}\u{1b}[2J\r/x".to_string();
+        snapshot.queries[0].fingerprint = "SELECT \u{1b}[31m1\u{9b}2J".to_string();
+        for tab in Tab::ALL {
+            let app = app_with(snapshot.clone(), &[Action::ShowTab(tab), Action::Enter]);
+            let mut terminal = Terminal::new(TestBackend::new(140, 40)).expect("test terminal");
+            terminal.draw(|frame| render(frame, app.snapshot(), &app.ui)).expect("draw");
+            for cell in terminal.backend().buffer().content() {
+                assert!(!cell.symbol().chars().any(char::is_control), "control char in {:?}", cell.symbol());
+            }
+        }
+    }
+}
