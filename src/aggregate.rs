@@ -285,7 +285,7 @@ impl EndpointStats {
                 repeats: Repeats { p50: s.repeats.quantile(0.5), max: s.repeats.max },
                 time_ms_total: ms(s.time_ns_total),
                 example_trace_id: s.example_trace_id.clone(),
-                hint: hint::n_plus_one_hint(&s.fingerprint, s.language.as_deref()),
+                hint: hint::n_plus_one_hint(&s.fingerprint, s.language.as_deref(), &s.db_system),
             })
             .collect();
         n_plus_one.sort_by(|a, b| {

@@ -40,23 +40,34 @@ fn quoted(name: Option<&String>, fallback: &str) -> String {
     name.map_or_else(|| fallback.to_string(), |n| format!("`{n}`"))
 }
 
-/// The fix for an N+1 group of this shape.
-pub fn n_plus_one_hint(fingerprint: &Fingerprint, language: Option<&str>) -> String {
+/// "Many ids in one query", in the form that reads best for the database: PostgreSQL drivers pass
+/// an array to `= ANY($1)`; elsewhere an `IN (...)` list.
+fn many_ids(column: &str, db_system: &str) -> String {
+    if db_system == "postgresql" {
+        format!("WHERE {column} = ANY($1) (or IN (...))")
+    } else {
+        format!("WHERE {column} IN (...)")
+    }
+}
+
+/// The fix for an N+1 group of this shape, run on `db_system` by a service in `language`.
+pub fn n_plus_one_hint(fingerprint: &Fingerprint, language: Option<&str>, db_system: &str) -> String {
     let table = quoted(fingerprint.tables.first(), "the same table");
     let column = fingerprint.filter_columns.first().map_or("id", String::as_str);
+    let many = many_ids(column, db_system);
     match fingerprint.operation.as_deref() {
         Some("INSERT") | Some("REPLACE") => format!(
             "Rows are inserted into {table} one at a time: insert them in one statement ({}, or a multi-row INSERT ... VALUES).",
             bulk_insert(language)
         ),
         Some("UPDATE") => format!(
-            "Rows of {table} are updated one at a time: update them in one statement (a bulk update such as Django QuerySet.update()/bulk_update() or Rails update_all, or UPDATE ... WHERE {column} IN (...))."
+            "Rows of {table} are updated one at a time: update them in one statement (a bulk update such as Django QuerySet.update()/bulk_update() or Rails update_all, or UPDATE ... {many})."
         ),
         Some("DELETE") => format!(
-            "Rows of {table} are deleted one at a time: delete them in one statement (DELETE ... WHERE {column} IN (...), Django QuerySet.delete(), Rails delete_all)."
+            "Rows of {table} are deleted one at a time: delete them in one statement (DELETE ... {many}, Django QuerySet.delete(), Rails delete_all)."
         ),
         _ => format!(
-            "{table} is queried once per row of a loop: load those rows together with {}, or in one query with a JOIN or WHERE {column} IN (...).",
+            "{table} is queried once per row of a loop: load those rows together with {}, or in one query with a JOIN or {many}.",
             eager_loading(language)
         ),
     }
@@ -78,7 +89,7 @@ mod tests {
     #[test]
     fn select_hint_names_table_and_python_orms() {
         let fp = fingerprint("SELECT * FROM app_author WHERE id = %s LIMIT 21", "sqlite");
-        let hint = n_plus_one_hint(&fp, Some("python"));
+        let hint = n_plus_one_hint(&fp, Some("python"), "sqlite");
         assert!(hint.contains("`app_author`"), "{hint}");
         assert!(hint.contains("select_related"), "{hint}");
         assert!(hint.contains("IN (...)"), "{hint}");
@@ -87,14 +98,21 @@ mod tests {
     #[test]
     fn insert_hint_suggests_bulk_insert() {
         let fp = fingerprint("INSERT INTO events (a, b) VALUES ($1, $2)", "postgresql");
-        let hint = n_plus_one_hint(&fp, Some("ruby"));
+        let hint = n_plus_one_hint(&fp, Some("ruby"), "postgresql");
         assert!(hint.contains("insert_all"), "{hint}");
+    }
+
+    #[test]
+    fn postgresql_gets_the_array_form() {
+        let fp = fingerprint("SELECT * FROM authors WHERE id = $1", "postgresql");
+        let hint = n_plus_one_hint(&fp, Some("nodejs"), "postgresql");
+        assert!(hint.contains("WHERE id = ANY($1)"), "{hint}");
     }
 
     #[test]
     fn unknown_language_names_several_orms() {
         let fp = fingerprint("SELECT * FROM users WHERE id = ?", "");
-        let hint = n_plus_one_hint(&fp, None);
+        let hint = n_plus_one_hint(&fp, None, "");
         assert!(hint.contains("select_related") && hint.contains("includes") && hint.contains("selectinload"));
     }
 }

@@ -20,6 +20,16 @@ die() {
 }
 usage() { die "usage: pg_server.sh start DIR PORT [DB] | stop DIR"; }
 
+# On a fresh Debian/Ubuntu machine, as root, installs the server package (as the Python
+# environment is provisioned from PyPI); anywhere else, says what to install.
+install_postgresql() {
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "PostgreSQL is not installed: apt-get install postgresql"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2 ||
+            die "apt-get install postgresql failed"
+    fi
+}
+
 # The newest installed PostgreSQL's binaries.
 find_bin() {
     if [[ -n ${APMTOP_PG_BIN:-} ]]; then
@@ -29,6 +39,10 @@ find_bin() {
     fi
     local dir
     dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [[ -z $dir ]]; then
+        install_postgresql
+        dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    fi
     [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl ]] ||
         die "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin (on Debian/Ubuntu: apt-get install postgresql; or set APMTOP_PG_BIN)"
     echo "$dir"
