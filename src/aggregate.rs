@@ -19,8 +19,8 @@ use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
 use crate::model::Span;
 use crate::snapshot::{
-    DuplicateSnapshot, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot, SlowRequest,
-    Snapshot, Summary, Totals,
+    DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
+    SlowRequest, Snapshot, Summary, Totals,
 };
 use audit::ServiceFacts;
 
@@ -296,6 +296,7 @@ impl EndpointStats {
             .values()
             .map(|d| DuplicateSnapshot {
                 fingerprint: d.fingerprint.text.clone(),
+                fingerprint_id: format!("{:016x}", d.fingerprint.id),
                 statement: d.statement.to_string(),
                 repeats_max: u64::from(d.repeats_max),
                 requests_affected: d.requests_affected,
@@ -541,8 +542,19 @@ impl Aggregates {
 }
 
 fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {
-    let mut endpoints: Vec<String> = stats.endpoints.iter().map(EndpointKey::label).collect();
-    endpoints.sort();
+    let mut keys: Vec<&EndpointKey> = stats.endpoints.iter().collect();
+    keys.sort_by(|a, b| (a.label(), &a.service).cmp(&(b.label(), &b.service)));
+    let mut endpoints: Vec<String> = keys.iter().map(|k| k.label()).collect();
+    let mut endpoint_refs: Vec<EndpointRef> = keys
+        .iter()
+        .map(|k| EndpointRef {
+            service: k.service.to_string(),
+            method: k.method.to_string(),
+            route: k.route.to_string(),
+        })
+        .collect();
+    endpoints.dedup();
+    endpoint_refs.dedup();
     if stats.more_endpoints {
         endpoints.push("(more)".to_string());
     }
@@ -555,6 +567,7 @@ fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {
         latency_ms: stats.latency_us.summary(1000.0),
         time_ms_total: ms(stats.time_ns_total),
         endpoints,
+        endpoint_refs,
         parsed: stats.fingerprint.parsed,
     }
 }

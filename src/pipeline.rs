@@ -32,7 +32,7 @@ use crate::stats::Stats;
 /// How often pending traces are checked against their deadlines.
 const TICK: Duration = Duration::from_millis(100);
 /// Least time between two published snapshots.
-const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// How long in-flight exports may take to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Entries in the fingerprint cache.

@@ -149,6 +149,8 @@ pub struct NPlusOneSnapshot {
 pub struct DuplicateSnapshot {
     /// Normalized statement.
     pub fingerprint: String,
+    /// Stable id of the shape, 16 hex digits (same as in `queries`).
+    pub fingerprint_id: String,
     /// The statement as sent.
     pub statement: String,
     /// Most executions in one request.
@@ -193,8 +195,21 @@ pub struct QuerySnapshot {
     pub time_ms_total: f64,
     /// Endpoints it runs in, as `METHOD route`.
     pub endpoints: Vec<String>,
+    /// The same endpoints with their service, in the same order.
+    pub endpoint_refs: Vec<EndpointRef>,
     /// The statement did not parse; the fingerprint came from the token fallback.
     pub parsed: bool,
+}
+
+/// Names one endpoint.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EndpointRef {
+    /// Service name.
+    pub service: String,
+    /// HTTP method (empty for non-HTTP requests).
+    pub method: String,
+    /// Route.
+    pub route: String,
 }
 
 /// One finding about missing or incomplete instrumentation.

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use crate::snapshot::{
-    AuditEntry, DuplicateSnapshot, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
-    SlowRequest, Snapshot, Summary, Totals,
+    AuditEntry, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
+    SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
 };
 use crate::tui::app::UiState;
 
@@ -66,6 +66,7 @@ pub fn sample_snapshot() -> Snapshot {
     });
     books.duplicates.push(DuplicateSnapshot {
         fingerprint: "SELECT COUNT(*) FROM book".to_string(),
+        fingerprint_id: "a1b2c3d4e5f60718".to_string(),
         statement: "SELECT COUNT(*) FROM book".to_string(),
         repeats_max: 3,
         requests_affected: 120,
@@ -110,6 +111,13 @@ pub fn sample_snapshot() -> Snapshot {
             latency_ms: summary(p95 / 2.0, p95, p95 * 2.0),
             time_ms_total: total,
             endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            endpoint_refs: endpoints
+                .iter()
+                .map(|e| {
+                    let (method, route) = e.split_once(' ').unwrap_or(("", e));
+                    EndpointRef { service: "library".to_string(), method: method.to_string(), route: route.to_string() }
+                })
+                .collect(),
             parsed: true,
         }
     };
