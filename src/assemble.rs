@@ -34,6 +34,8 @@ pub struct AssemblyConfig {
     pub max_pending_spans: usize,
     /// Most spans kept for one trace.
     pub max_spans_per_trace: usize,
+    /// Most memory held by pending spans, approximately ([`Span::approx_bytes`]).
+    pub max_pending_bytes: usize,
 }
 
 impl Default for AssemblyConfig {
@@ -44,6 +46,7 @@ impl Default for AssemblyConfig {
             max_pending_traces: 100_000,
             max_pending_spans: 2_000_000,
             max_spans_per_trace: 20_000,
+            max_pending_bytes: 1 << 30,
         }
     }
 }
@@ -112,6 +115,7 @@ pub struct Assembler {
     /// (deadline, trace): non-decreasing deadlines; entries may be stale.
     deadlines: VecDeque<(Instant, TraceId)>,
     pending_spans: usize,
+    pending_bytes: usize,
     closed: RecentlyClosed,
 }
 
@@ -124,6 +128,7 @@ impl Assembler {
             pending: FxHashMap::default(),
             deadlines: VecDeque::new(),
             pending_spans: 0,
+            pending_bytes: 0,
             closed: RecentlyClosed::new(closed_capacity),
         }
     }
@@ -166,12 +171,15 @@ impl Assembler {
             return;
         }
         trace.has_request_root |= is_request_root(&span);
+        self.pending_bytes += span.approx_bytes();
         trace.spans.push(span);
         self.pending_spans += 1;
     }
 
     fn enforce_bounds(&mut self, out: &mut AssemblyOutput) {
-        while self.pending.len() > self.config.max_pending_traces || self.pending_spans > self.config.max_pending_spans
+        while self.pending.len() > self.config.max_pending_traces
+            || self.pending_spans > self.config.max_pending_spans
+            || self.pending_bytes > self.config.max_pending_bytes
         {
             let Some((_, trace_id)) = self.deadlines.pop_front() else { break };
             if self.pending.contains_key(&trace_id) {
@@ -218,6 +226,7 @@ impl Assembler {
     fn close(&mut self, trace_id: TraceId, out: &mut AssemblyOutput) {
         let Some(trace) = self.pending.remove(&trace_id) else { return };
         self.pending_spans -= trace.spans.len();
+        self.pending_bytes -= trace.spans.iter().map(Span::approx_bytes).sum::<usize>();
         let was_closed_before = self.closed.contains(&trace_id);
         self.closed.insert(trace_id);
         split_into_requests(trace.spans, was_closed_before, out);
@@ -510,6 +519,23 @@ mod tests {
         assert_eq!(out.requests.len(), 1);
         assert_eq!(out.requests[0].spans.len(), 2);
         assert_eq!(out.duplicate_spans, 3);
+    }
+
+    #[test]
+    fn pending_bytes_are_bounded_by_closing_the_oldest_traces() {
+        let svc = service("web");
+        let mut asm = Assembler::new(AssemblyConfig { max_pending_bytes: 64 * 1024, ..config(1000) });
+        let mut out = AssemblyOutput::default();
+        for t in 1..=10u8 {
+            let mut q = query(t, 2, 1, &svc);
+            q.db.as_mut().expect("db").statement = Some("x".repeat(20 * 1024).into());
+            asm.add_batch(vec![span(t, 1, None, SpanKind::Server, &svc), q], Instant::now(), &mut out);
+        }
+        assert!(asm.pending_traces() <= 3, "{} traces pending", asm.pending_traces());
+        assert_eq!(out.evicted_traces as usize + asm.pending_traces(), 10);
+        asm.flush(&mut out);
+        assert_eq!(out.requests.len(), 10, "evicted traces are analyzed, not lost");
+        assert_eq!(asm.pending_spans(), 0);
     }
 
     #[test]

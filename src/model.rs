@@ -155,6 +155,21 @@ impl Span {
         self.db.as_ref().is_some_and(|db| db.statement.is_some())
     }
 
+    /// Approximate memory held by this span, for the pipeline's memory bounds.
+    pub fn approx_bytes(&self) -> usize {
+        fn len(text: &Option<Box<str>>) -> usize {
+            text.as_ref().map_or(0, |t| t.len())
+        }
+        let http = self.http.as_ref().map_or(0, |h| {
+            std::mem::size_of::<HttpAttrs>() + len(&h.method) + len(&h.route) + len(&h.target) + len(&h.url)
+        });
+        let db = self
+            .db
+            .as_ref()
+            .map_or(0, |d| std::mem::size_of::<DbAttrs>() + len(&d.statement) + len(&d.operation) + len(&d.parameters));
+        std::mem::size_of::<Span>() + self.name.len() + http + db
+    }
+
     /// A database span without statement text (connect, pool checkout, ...): not a query.
     pub fn is_db_without_statement(&self) -> bool {
         self.db.as_ref().is_some_and(|db| db.statement.is_none())

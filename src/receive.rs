@@ -22,12 +22,15 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::model::SpanBatch;
+use crate::model::{Span, SpanBatch};
 use crate::stats::Stats;
 use decode::DecodedExport;
 
 /// Largest export accepted, after decompression: the OTLP spec's recommended 64 MiB.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes of decoded spans that count as one unit of pipeline room (a typical span is smaller).
+const BYTES_PER_UNIT: usize = 1024;
 
 /// How long an export waits for room in the pipeline before it is refused as retryable.
 pub const FULL_WAIT: Duration = Duration::from_millis(500);
@@ -96,8 +99,11 @@ impl Ingest {
             Stats::add(&self.stats.trace_exports, 1);
             return Ok(accepted);
         }
-        // An export larger than the whole pipeline takes all of it rather than never fitting.
-        let wanted = spans.min(self.max_in_flight) as u32;
+        // Room is counted in spans, or in KiB when the spans are large (long statements), so that
+        // memory stays bounded either way. An export larger than the whole pipeline takes all of
+        // it rather than never fitting.
+        let bytes: usize = export.batch.spans.iter().map(Span::approx_bytes).sum();
+        let wanted = spans.max(bytes / BYTES_PER_UNIT).min(self.max_in_flight) as u32;
         let permit = match tokio::time::timeout(FULL_WAIT, Arc::clone(&self.room).acquire_many_owned(wanted)).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(self.refuse(spans, Refusal::ShuttingDown)),
@@ -129,7 +135,7 @@ pub fn router(ingest: Ingest) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Service, Span, SpanId, SpanKind, TraceId};
+    use crate::model::{DbAttrs, Service, SpanId, SpanKind, TraceId};
 
     fn export(spans: usize) -> DecodedExport {
         let service = Arc::new(Service { name: Arc::from("web"), language: None });
@@ -170,6 +176,19 @@ mod tests {
         let (ingest, _batches) = Ingest::new(10, Arc::clone(&stats));
         ingest.submit(export(25)).await.expect("an oversized batch still fits alone");
         assert_eq!(Stats::get(&stats.spans_received), 25);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn large_spans_take_room_by_size() {
+        let stats = Arc::new(Stats::default());
+        let (ingest, _batches) = Ingest::new(100, Arc::clone(&stats));
+        let mut big = export(2);
+        for span in &mut big.batch.spans {
+            span.db = Some(Box::new(DbAttrs { statement: Some("x".repeat(40 * 1024).into()), ..Default::default() }));
+        }
+        ingest.submit(big).await.expect("80 KiB take 80 of 100 units");
+        assert_eq!(ingest.submit(export(30)).await.expect_err("only 20 units left"), Refusal::Full);
+        ingest.submit(export(10)).await.expect("10 units fit");
     }
 
     #[tokio::test]

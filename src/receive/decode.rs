@@ -76,8 +76,22 @@ fn read_service(resource: Option<Resource>) -> Service {
             }
         }
     }
-    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| semconv::UNKNOWN_SERVICE.to_string());
+    let mut name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| semconv::UNKNOWN_SERVICE.to_string());
+    truncate_at_char(&mut name, MAX_SERVICE_NAME_BYTES);
     Service { name: Arc::from(name), language: language.filter(|l| !l.is_empty()).map(Arc::from) }
+}
+
+/// Longest service name kept: names key endpoints, so a hostile one must not be megabytes.
+const MAX_SERVICE_NAME_BYTES: usize = 256;
+
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
 }
 
 fn trace_id(bytes: &[u8]) -> Option<TraceId> {
@@ -205,6 +219,15 @@ mod tests {
         req.resource_spans[0].resource = None;
         let out = convert_export(req);
         assert_eq!(&*out.batch.spans[0].service.name, "unknown_service");
+    }
+
+    #[test]
+    fn huge_service_name_is_cut() {
+        let mut req = request(vec![span(1, 2)]);
+        req.resource_spans[0].resource =
+            Some(Resource { attributes: vec![kv("service.name", &"é".repeat(1000))], ..Default::default() });
+        let out = convert_export(req);
+        assert!(out.batch.spans[0].service.name.len() <= MAX_SERVICE_NAME_BYTES);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod cli;
 mod django_app;
+mod drivers;
 mod node_app;
 mod otlp_payloads;
 mod receive;
