@@ -112,7 +112,7 @@ impl Analyzer {
         let endpoint = endpoint::endpoint_of(&root);
         let is_error = root.is_error || root.http.as_ref().and_then(|h| h.status_code).is_some_and(|c| c >= 500);
 
-        let twins = outer_twins(&spans);
+        let twins = not_executions(&spans);
         let mut connection_spans = 0u32;
         let mut queries = Vec::new();
         for span in spans {
@@ -156,32 +156,79 @@ impl Analyzer {
     }
 }
 
-/// Query spans that record the same execution as another, inner, span: an ORM span over the
-/// driver's span. Either the outer one has a query child (nested), or the two are siblings with
-/// the same statement, different span names (two instrumentations) and one inside the other in
-/// time. Only the inner span is counted.
-fn outer_twins(spans: &[Span]) -> FxHashSet<SpanId> {
-    let mut outer: FxHashSet<SpanId> = spans.iter().filter(|s| s.is_query()).filter_map(|s| s.parent_span_id).collect();
+/// Query spans that record no execution of their own, and are not counted as queries:
+/// - an ORM span over the driver's span: the outer one has a query child (nested), or the two are
+///   siblings with the same statement, different span names (two instrumentations) and one inside
+///   the other in time;
+/// - a prepare (`sql.conn.prepare`, `PREPARE ...`, operation `PREPARE`): it carries the text of
+///   the statement it prepares, but runs nothing;
+/// - a failed direct execution followed by a prepare of the same statement: the driver's fallback
+///   to a prepared statement (Go's `driver.ErrSkip`), which then runs it once.
+fn not_executions(spans: &[Span]) -> FxHashSet<SpanId> {
+    let mut skip: FxHashSet<SpanId> = spans.iter().filter(|s| s.is_query()).filter_map(|s| s.parent_span_id).collect();
     let mut siblings: FxHashMap<(Option<SpanId>, &str), Vec<&Span>> = FxHashMap::default();
     for span in spans {
         if let Some(statement) = span.db.as_ref().and_then(|db| db.statement.as_deref()) {
             siblings.entry((span.parent_span_id, statement)).or_default().push(span);
         }
     }
-    for group in siblings.values_mut().filter(|g| g.len() > 1) {
-        if group.iter().all(|s| s.name == group[0].name) {
-            continue; // one instrumentation: repeats, not twins
-        }
-        // Outer first: earlier start, then longer.
+    for group in siblings.values_mut() {
         group.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(b.end_ns.cmp(&a.end_ns)));
-        for pair in group.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            if a.name != b.name && a.start_ns <= b.start_ns && b.end_ns <= a.end_ns {
-                outer.insert(a.span_id);
+        for (i, span) in group.iter().enumerate() {
+            let redone_as_prepared = span.is_error && group.get(i + 1).is_some_and(|next| is_prepare(next));
+            if is_prepare(span) || redone_as_prepared {
+                skip.insert(span.span_id);
             }
         }
+        if group.len() > 1 && group.iter().any(|s| s.name != group[0].name) {
+            skip.extend(sibling_twin_wrappers(group));
+        }
     }
-    outer
+    skip
+}
+
+/// Whether a span only prepares its statement.
+fn is_prepare(span: &Span) -> bool {
+    let operation_is_prepare =
+        span.db.as_ref().and_then(|db| db.operation.as_deref()).is_some_and(|op| op.eq_ignore_ascii_case("PREPARE"));
+    operation_is_prepare
+        || &*span.name == "sql.conn.prepare"
+        || span.name.get(..7).is_some_and(|head| head.eq_ignore_ascii_case("PREPARE"))
+}
+
+/// Most same-statement siblings matched pairwise; larger groups match neighbours only.
+const MAX_TWIN_MATCHING: usize = 512;
+
+/// Among siblings with one statement (sorted by start, outer first), the outer span of each
+/// twin pair: every span is matched to the shortest unmatched sibling of another name that
+/// contains it in time, so that concurrent pairs that interleave still pair up correctly.
+fn sibling_twin_wrappers(group: &[&Span]) -> Vec<SpanId> {
+    let contains = |outer: &Span, inner: &Span| {
+        outer.name != inner.name && outer.start_ns <= inner.start_ns && inner.end_ns <= outer.end_ns
+    };
+    if group.len() > MAX_TWIN_MATCHING {
+        return group.windows(2).filter(|pair| contains(pair[0], pair[1])).map(|pair| pair[0].span_id).collect();
+    }
+    let mut by_duration: Vec<usize> = (0..group.len()).collect();
+    by_duration.sort_by_key(|&i| group[i].duration_ns());
+    let mut used = vec![false; group.len()];
+    let mut wrappers = Vec::new();
+    for &inner in &by_duration {
+        if used[inner] {
+            continue;
+        }
+        let outer = by_duration
+            .iter()
+            .copied()
+            .filter(|&o| o != inner && !used[o] && contains(group[o], group[inner]))
+            .min_by_key(|&o| group[o].duration_ns());
+        if let Some(outer) = outer {
+            used[inner] = true;
+            used[outer] = true;
+            wrappers.push(group[outer].span_id);
+        }
+    }
+    wrappers
 }
 
 /// Known-equal executions share an identity: fully literal text, or text plus captured values.
@@ -310,6 +357,54 @@ mod tests {
         assert_eq!(analysis.queries.len(), 1);
         assert_eq!(analysis.queries[0].start_ns, 1_000_000, "the inner (driver) span is kept");
         assert!(analysis.duplicates.is_empty());
+    }
+
+    #[test]
+    fn interleaved_concurrent_twins_pair_up() {
+        // Three concurrent ORM spans (10 ms) each around its driver span (8 ms), starting 30 µs apart.
+        let mut spans = Vec::new();
+        for i in 0..3u8 {
+            let at = u64::from(i) * 30_000;
+            let mut orm = query(10 + i, 1, "SELECT * FROM t WHERE id = $1", 0);
+            orm.name = "SELECT shop".into();
+            (orm.start_ns, orm.end_ns) = (at, at + 10_000_000);
+            let mut driver = query(20 + i, 1, "SELECT * FROM t WHERE id = $1", 0);
+            (driver.start_ns, driver.end_ns) = (at + 1_000_000, at + 9_000_000);
+            spans.extend([orm, driver]);
+        }
+        let analysis = analyze(spans);
+        assert_eq!(analysis.queries.len(), 3);
+        assert!(analysis.queries.iter().all(|q| q.duration_ns() == 8_000_000), "the driver spans are kept");
+    }
+
+    #[test]
+    fn prepare_spans_are_not_executions() {
+        let mut prepare = query(2, 1, "SELECT * FROM t WHERE id = $1", 0);
+        prepare.name = "sql.conn.prepare".into();
+        let mut spans = vec![prepare];
+        spans.extend((0..3u8).map(|i| {
+            let mut q = query(3 + i, 1, "SELECT * FROM t WHERE id = $1", 1 + u64::from(i) * 2);
+            q.name = "sql.stmt.query".into();
+            q
+        }));
+        let mut ruby_prepare = query(9, 1, "SELECT 1", 20);
+        ruby_prepare.name = "PREPARE app_production".into();
+        spans.push(ruby_prepare);
+        assert_eq!(analyze(spans).queries.len(), 3);
+    }
+
+    #[test]
+    fn failed_direct_execution_redone_as_prepared_counts_once() {
+        let mut direct = query(2, 1, "SELECT * FROM t WHERE id = ?", 0);
+        direct.name = "sql.conn.query".into();
+        direct.is_error = true;
+        let mut prepare = query(3, 1, "SELECT * FROM t WHERE id = ?", 2);
+        prepare.name = "sql.conn.prepare".into();
+        let mut execute = query(4, 1, "SELECT * FROM t WHERE id = ?", 4);
+        execute.name = "sql.stmt.query".into();
+        let analysis = analyze(vec![direct, prepare, execute]);
+        assert_eq!(analysis.queries.len(), 1);
+        assert_eq!(analysis.queries[0].start_ns, 4_000_000);
     }
 
     #[test]

@@ -519,7 +519,6 @@ async fn go_otelsql_counts_each_conn_query_once_and_never_its_rows_session_or_tx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apmtop bug: otelsql's sql.conn.prepare span carries the query text and is counted as an execution"]
 async fn go_otelsql_prepared_statement_counts_executions_not_the_prepare() {
     // `db.PrepareContext` once, then `stmt.QueryContext` per order: otelsql records the query
     // text on `sql.conn.prepare` as well as on each `sql.stmt.query` (createSpan with
@@ -554,7 +553,6 @@ async fn go_otelsql_prepared_statement_counts_executions_not_the_prepare() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apmtop bug: the ErrSkip sql.conn.query and the sql.conn.prepare spans are counted as executions"]
 async fn go_otelsql_mysql_err_skip_fallback_counts_each_query_once() {
     // go-sql-driver/mysql without interpolateParams answers QueryContext with driver.ErrSkip when
     // there are arguments. otelsql has already opened `sql.conn.query` (with the text) and ends
@@ -1195,7 +1193,6 @@ async fn concurrent_sqlalchemy_and_asyncpg_sibling_twins_each_starting_after_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apmtop bug: overlapping sibling twins are paired in start order, leaving ORM spans counted"]
 async fn concurrent_sqlalchemy_and_asyncpg_sibling_twins_interleaved_in_start_order_count_once() {
     concurrent_sqlalchemy_and_asyncpg_sibling_twins(30).await;
 }
@@ -1431,7 +1428,6 @@ async fn ruby_obfuscated_dollar_question_statements_form_an_n_plus_one_but_obfus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apmtop bug: the Ruby pg PREPARE span carries the statement text and is counted as an execution"]
 async fn ruby_rails_prepared_statements_count_executions_not_the_prepare() {
     // Rails' PostgreSQL adapter prepares each statement once per connection and runs it with
     // exec_prepared. The pg instrumentation names those spans `PREPARE <db>` (statement text,
