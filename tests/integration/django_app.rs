@@ -15,18 +15,13 @@
 //!
 //! `APMTOP_SKIP_APP_TESTS=1` skips both (they need Python 3.10+ and, the first time, PyPI).
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::app_process::{self, AppProcess};
 use crate::support::{self, Apmtop};
 
 /// Set to `1` to skip the app tests (no Python, no network).
@@ -35,8 +30,6 @@ const SKIP_ENV: &str = "APMTOP_SKIP_APP_TESTS";
 const SERVICE: &str = "django-app";
 /// How many times each view is requested.
 const REQUESTS_PER_VIEW: u64 = 3;
-/// How long the app may take to start listening, or to exit after SIGTERM.
-const APP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn django_app_over_grpc_with_old_conventions() {
@@ -70,7 +63,7 @@ fn run(export: &Export) {
         "grpc" => apmtop.grpc_url(),
         _ => apmtop.http_url(),
     };
-    let app = App::start(&python, &db, work.path(), export, &endpoint);
+    let app = start_app(&python, &db, work.path(), export, &endpoint);
 
     for round in 0..REQUESTS_PER_VIEW {
         for view in &views {
@@ -322,123 +315,32 @@ impl Seed {
     }
 }
 
-/// The instrumented app, running `manage.py runserver` on a free port. Killed on drop.
-struct App {
-    child: Child,
-    port: u16,
-    log_path: PathBuf,
-}
-
-impl App {
-    fn start(python: &Path, db: &Path, dir: &Path, export: &Export, endpoint: &str) -> App {
-        let port = free_port();
-        let log_path = dir.join("app.log");
-        let log = File::create(&log_path).expect("create the app log file");
-        let instrument = python.with_file_name("opentelemetry-instrument");
-        let mut command = app_command(instrument.as_os_str(), db);
-        // The developer's own OpenTelemetry settings must not leak into the test.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("OTEL_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .arg(python)
-            .args(["manage.py", "runserver", "--noreload"])
-            .arg(format!("127.0.0.1:{port}"))
-            .env("OTEL_SERVICE_NAME", SERVICE)
-            .env("OTEL_TRACES_EXPORTER", "otlp")
-            .env("OTEL_EXPORTER_OTLP_PROTOCOL", export.protocol)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-            .env("OTEL_METRICS_EXPORTER", export.metrics)
-            .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
-            .env("OTEL_LOGS_EXPORTER", "none")
-            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-            // A proxy from the environment must not carry exports to 127.0.0.1.
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .stdout(log.try_clone().expect("clone the app log file"))
-            .stderr(log);
-        if let Some(opt_in) = export.semconv_opt_in {
-            command.env("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in);
-        }
-        let child = command.spawn().expect("spawn opentelemetry-instrument");
-        let mut app = App { child, port, log_path };
-        app.wait_listening();
-        app
+/// Starts the instrumented app, `manage.py runserver` under `opentelemetry-instrument`, on a free port.
+fn start_app(python: &Path, db: &Path, dir: &Path, export: &Export, endpoint: &str) -> AppProcess {
+    let port = app_process::free_port();
+    let instrument = python.with_file_name("opentelemetry-instrument");
+    let mut command = app_command(instrument.as_os_str(), db);
+    command
+        .arg(python)
+        .args(["manage.py", "runserver", "--noreload"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("OTEL_SERVICE_NAME", SERVICE)
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", export.protocol)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_METRICS_EXPORTER", export.metrics)
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200");
+    if let Some(opt_in) = export.semconv_opt_in {
+        command.env("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in);
     }
-
-    /// Waits until the port accepts connections (a bare connect makes no request, no span).
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + APP_TIMEOUT;
-        loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().expect("poll the app process") {
-                panic!("the app exited with {status} before listening; log:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the app did not listen on {} within {APP_TIMEOUT:?}; log:\n{}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `GET path` over HTTP/1.1 with `Connection: close`; returns the status code.
-    fn get(&self, path: &str) -> u16 {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the app");
-        stream.set_read_timeout(Some(APP_TIMEOUT)).expect("set a read timeout");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port)
-            .expect("send the request");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("read the response");
-        let response = String::from_utf8_lossy(&response);
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("GET {path}: not an HTTP response: {response:?}"))
-    }
-
-    /// Everything the app printed so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM (the app turns it into a clean exit, which flushes the span exporter),
-    /// waits for the exit and returns the log.
-    fn stop(mut self) -> String {
-        let pid = i32::try_from(self.child.id()).expect("pid fits in i32");
-        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("send SIGTERM to the app");
-        let deadline = Instant::now() + APP_TIMEOUT;
-        while self.child.try_wait().expect("poll the app process").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the app did not exit within {APP_TIMEOUT:?} of SIGTERM; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.log()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    AppProcess::spawn(command, port, dir)
 }
 
 /// A command run in the app's directory against database `db`, without bytecode files.
 fn app_command(program: &std::ffi::OsStr, db: &Path) -> Command {
-    let mut command = Command::new(program);
+    let mut command = app_process::command(program);
     command
         .current_dir(app_dir())
         .env("APMTOP_TEST_DB", db)
@@ -490,13 +392,6 @@ fn provision() -> Result<PathBuf, String> {
 }
 
 /// A port that was free a moment ago (the app binds it next).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a free port on 127.0.0.1")
-        .port()
-}
-
 fn num(value: &Value, ctx: &str) -> f64 {
     value.as_f64().unwrap_or_else(|| panic!("{ctx}: expected a number, got {value}"))
 }

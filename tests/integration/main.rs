@@ -6,6 +6,7 @@
 // Tests read only what they produced themselves; the unbounded-read lint is for input from outside.
 #![allow(clippy::disallowed_methods)]
 
+mod app_process;
 mod cli;
 mod django_app;
 mod drivers;

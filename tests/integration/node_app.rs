@@ -18,17 +18,12 @@
 //! `APMTOP_SKIP_APP_TESTS=1` skips it (it needs Node.js, the npm registry the first time, and
 //! Debian's `postgresql` package).
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 
+use crate::app_process::{self, AppProcess};
 use crate::support::{self, Apmtop};
 
 /// Set to `1` to skip the app tests (no Node.js, no PostgreSQL, no network).
@@ -39,8 +34,6 @@ const SERVICE: &str = "node-app";
 const DATABASE: &str = "apmtop_demo";
 /// How many times each route is requested.
 const REQUESTS_PER_VIEW: u64 = 3;
-/// How long the app or the database server may take to start, or to exit when asked.
-const APP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn node_app_over_http_protobuf() {
@@ -51,7 +44,7 @@ fn node_app_over_http_protobuf() {
 
     let apmtop = Apmtop::start(&[]);
     let work = tempfile::tempdir().expect("temp dir for the app's log");
-    let app = App::start(&app_dir, &pg, work.path(), &apmtop.http_url());
+    let app = start_app(&app_dir, &pg, work.path(), &apmtop.http_url());
 
     for round in 0..REQUESTS_PER_VIEW {
         for view in &views {
@@ -399,7 +392,7 @@ impl PgServer {
         for _ in 0..3 {
             // Directly under the system temp dir: the server's own user must be able to reach it.
             let dir = tempfile::Builder::new().prefix("apmtop-pg-").tempdir().expect("temp dir for PostgreSQL");
-            let port = free_port();
+            let port = app_process::free_port();
             let output = Command::new("bash")
                 .arg(script("pg_server.sh"))
                 .arg("start")
@@ -454,117 +447,25 @@ impl Drop for PgServer {
     }
 }
 
-/// The instrumented app on a free port. Killed on drop.
-struct App {
-    child: Child,
-    port: u16,
-    log_path: PathBuf,
-}
-
-impl App {
-    /// `node --require ./otel.js app.js`, exporting to `endpoint` over OTLP/HTTP.
-    fn start(app_dir: &Path, pg: &PgServer, dir: &Path, endpoint: &str) -> App {
-        let port = free_port();
-        let log_path = dir.join("app.log");
-        let log = File::create(&log_path).expect("create the app log file");
-        let mut command = node_command(app_dir, pg);
-        // The developer's own OpenTelemetry settings must not leak into the test.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("OTEL_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .args(["--require", "./otel.js", "app.js"])
-            .env("PORT", port.to_string())
-            .env("OTEL_SERVICE_NAME", SERVICE)
-            // The SDK's default protocol (http/protobuf) and path (/v1/traces) are what we test.
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-            .env("OTEL_METRICS_EXPORTER", "none")
-            .env("OTEL_LOGS_EXPORTER", "none")
-            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-            // A proxy from the environment must not carry exports to 127.0.0.1.
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .stdout(log.try_clone().expect("clone the app log file"))
-            .stderr(log);
-        let child = command.spawn().expect("spawn node");
-        let mut app = App { child, port, log_path };
-        app.wait_listening();
-        app
-    }
-
-    /// Waits until the port accepts connections (a bare connect makes no request, no span).
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + APP_TIMEOUT;
-        loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().expect("poll the app process") {
-                panic!("the app exited with {status} before listening; log:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the app did not listen on {} within {APP_TIMEOUT:?}; log:\n{}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `GET path` over HTTP/1.1 with `Connection: close`; returns the status code.
-    fn get(&self, path: &str) -> u16 {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the app");
-        stream.set_read_timeout(Some(APP_TIMEOUT)).expect("set a read timeout");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port)
-            .expect("send the request");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("read the response");
-        let response = String::from_utf8_lossy(&response);
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("GET {path}: not an HTTP response: {response:?}"))
-    }
-
-    /// Everything the app printed so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM (`otel.js` then shuts the SDK down, which flushes the span exporter),
-    /// waits for the exit and returns the log.
-    fn stop(mut self) -> String {
-        let pid = i32::try_from(self.child.id()).expect("pid fits in i32");
-        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("send SIGTERM to the app");
-        let deadline = Instant::now() + APP_TIMEOUT;
-        while self.child.try_wait().expect("poll the app process").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the app did not exit within {APP_TIMEOUT:?} of SIGTERM; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.log()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Starts `node --require ./otel.js app.js` on a free port, exporting to `endpoint` over OTLP/HTTP.
+fn start_app(app_dir: &Path, pg: &PgServer, dir: &Path, endpoint: &str) -> AppProcess {
+    let port = app_process::free_port();
+    let mut command = node_command(app_dir, pg);
+    command
+        .args(["--require", "./otel.js", "app.js"])
+        .env("PORT", port.to_string())
+        .env("OTEL_SERVICE_NAME", SERVICE)
+        // The SDK's default protocol (http/protobuf) and path (/v1/traces) are what we test.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200");
+    AppProcess::spawn(command, port, dir)
 }
 
 /// `node` in the app's directory, connected to `pg` through the libpq variables only.
 fn node_command(app_dir: &Path, pg: &PgServer) -> Command {
-    let mut command = Command::new("node");
+    let mut command = app_process::command("node");
     // The developer's own libpq and Node settings must not leak in either.
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
@@ -619,13 +520,6 @@ fn provision() -> Result<PathBuf, String> {
 }
 
 /// A port that was free a moment ago (the server or app binds it next).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a free port on 127.0.0.1")
-        .port()
-}
-
 fn num(value: &Value, ctx: &str) -> f64 {
     value.as_f64().unwrap_or_else(|| panic!("{ctx}: expected a number, got {value}"))
 }
