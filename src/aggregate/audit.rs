@@ -129,6 +129,11 @@ fn route_fix(language: Option<&str>) -> &'static str {
     }
 }
 
+/// `n` and a noun, singular or plural: "1 span", "3 spans".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn entry(service: &str, code: &str, problem: String, fix: String) -> AuditEntry {
     AuditEntry { service: service.to_string(), code: code.to_string(), problem, fix }
 }
@@ -138,7 +143,11 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
     let mut entries = Vec::new();
     if totals.spans_received == 0 {
         let problem = if totals.metric_exports + totals.log_exports > 0 {
-            format!("no spans received, only {} metrics and {} logs exports", totals.metric_exports, totals.log_exports)
+            format!(
+                "no spans received, only {} and {}",
+                count(totals.metric_exports, "metrics export", "metrics exports"),
+                count(totals.log_exports, "logs export", "logs exports")
+            )
         } else {
             "no spans received yet".to_string()
         };
@@ -159,7 +168,10 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
             entries.push(entry(
                 name,
                 "no_server_spans",
-                format!("{} spans received but no SERVER span, so no request could be assembled", s.spans),
+                format!(
+                    "{} received but no SERVER span, so no request could be assembled",
+                    count(s.spans, "span", "spans")
+                ),
                 format!("instrument the web framework or HTTP server: {}", route_fix(language)),
             ));
         }
@@ -168,8 +180,9 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
                 name,
                 "server_spans_without_route",
                 format!(
-                    "{} of {} server spans have no http.route; their endpoints are grouped by normalized path",
-                    s.server_spans_without_route, s.server_spans
+                    "{} of {} without http.route; their endpoints are grouped by normalized path",
+                    s.server_spans_without_route,
+                    count(s.server_spans, "server span", "server spans")
                 ),
                 route_fix(language).to_string(),
             ));
@@ -179,8 +192,8 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
                 name,
                 "db_spans_without_statement",
                 format!(
-                    "none of its {} DB spans carries statement text, so queries cannot be counted or fingerprinted",
-                    s.db_spans
+                    "none of its {} carries statement text, so queries cannot be counted or fingerprinted",
+                    count(s.db_spans, "DB span", "DB spans")
                 ),
                 statement_capture(language).to_string(),
             ));
@@ -190,8 +203,8 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
                 name,
                 "no_db_spans",
                 format!(
-                    "{} requests but no DB spans at all: queries are invisible",
-                    facts.requests.max(s.server_spans)
+                    "{} but no DB spans at all: queries are invisible",
+                    count(facts.requests.max(s.server_spans), "request", "requests")
                 ),
                 format!("if this service uses a database, {}", db_instrumentation(language)),
             ));
@@ -200,7 +213,10 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
             entries.push(entry(
                 name,
                 "spans_without_parent",
-                format!("{} spans whose parent span never arrived were left out of requests", facts.orphan_spans),
+                format!(
+                    "{} whose parent never arrived left out of requests",
+                    count(facts.orphan_spans, "span", "spans")
+                ),
                 "make every service of the trace export to apmtop, check the SDK is not dropping spans (OTEL_BSP_MAX_QUEUE_SIZE), and raise --grace if parents arrive late".to_string(),
             ));
         }
@@ -209,8 +225,8 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
                 name,
                 "queries_outside_requests",
                 format!(
-                    "{} queries ran outside any request (start-up, migrations, background work) and are not attributed to an endpoint",
-                    facts.queries_outside_requests
+                    "{} outside any request (start-up, migrations, background work), not attributed to an endpoint",
+                    count(facts.queries_outside_requests, "query ran", "queries ran")
                 ),
                 "nothing to do if expected; wrap background work in a span to see it as its own endpoint".to_string(),
             ));
@@ -237,6 +253,13 @@ mod tests {
     fn codes(services: FxHashMap<Arc<str>, ServiceFacts>) -> Vec<String> {
         let totals = Totals { spans_received: 1, ..Default::default() };
         audit(&services, &totals).into_iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "query ran", "queries ran"), "1 query ran");
+        assert_eq!(count(3, "span", "spans"), "3 spans");
+        assert_eq!(count(0, "span", "spans"), "0 spans");
     }
 
     #[test]
