@@ -38,6 +38,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// What an app's seed command printed on its last line: a JSON object of counts and table names,
+/// from which a test derives its expected figures.
+pub struct SeedSummary(serde_json::Value);
+
+impl SeedSummary {
+    /// Runs the (uninstrumented) seed `command`, checks that it succeeded and parses its summary.
+    pub fn run(command: &mut Command, what: &str) -> SeedSummary {
+        let output = command.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{what} failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = stdout.lines().last().unwrap_or_default();
+        let summary = serde_json::from_str(line).unwrap_or_else(|e| panic!("seed summary is not JSON ({e}): {stdout}"));
+        SeedSummary(summary)
+    }
+
+    /// A count from the summary.
+    pub fn count(&self, key: &str) -> u64 {
+        self.0[key].as_u64().unwrap_or_else(|| panic!("seed summary has no count {key}: {}", self.0))
+    }
+
+    /// A table name from the summary.
+    pub fn name(&self, key: &str) -> String {
+        self.0[key].as_str().unwrap_or_else(|| panic!("seed summary has no table name {key}: {}", self.0)).to_string()
+    }
+}
+
 /// A running app. Killed on drop.
 pub struct AppProcess {
     child: Child,

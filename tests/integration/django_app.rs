@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::app_process::{self, AppProcess};
-use crate::support::{self, Apmtop};
+use crate::app_process::{self, AppProcess, SeedSummary};
+use crate::support::{self, Apmtop, items, num, strings};
 
 /// Set to `1` to skip the app tests (no Python, no network).
 const SKIP_ENV: &str = "APMTOP_SKIP_APP_TESTS";
@@ -282,35 +282,17 @@ struct Seed {
 impl Seed {
     /// Creates and fills `db` with the app's seed command, uninstrumented.
     fn create(python: &Path, db: &Path) -> Seed {
-        let output =
-            app_command(python.as_os_str(), db).args(["manage.py", "seed"]).output().expect("run manage.py seed");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "manage.py seed failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let line = stdout.lines().last().unwrap_or_default();
-        let summary: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("seed summary is not JSON ({e}): {stdout}"));
-        let count =
-            |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("seed summary has no count {key}: {summary}"));
-        let name = |key: &str| {
-            summary[key]
-                .as_str()
-                .unwrap_or_else(|| panic!("seed summary has no table name {key}: {summary}"))
-                .to_string()
-        };
+        let summary =
+            SeedSummary::run(app_command(python.as_os_str(), db).args(["manage.py", "seed"]), "manage.py seed");
         Seed {
-            authors: count("authors"),
-            books: count("books"),
-            few_books: count("few_books"),
-            duplicate_runs: count("duplicate_runs"),
-            duplicate_runs_many: count("duplicate_runs_many"),
-            author_table: name("author_table"),
-            book_table: name("book_table"),
-            review_table: name("review_table"),
+            authors: summary.count("authors"),
+            books: summary.count("books"),
+            few_books: summary.count("few_books"),
+            duplicate_runs: summary.count("duplicate_runs"),
+            duplicate_runs_many: summary.count("duplicate_runs_many"),
+            author_table: summary.name("author_table"),
+            book_table: summary.name("book_table"),
+            review_table: summary.name("review_table"),
         }
     }
 }
@@ -389,22 +371,4 @@ fn provision() -> Result<PathBuf, String> {
         return Err(format!("{} printed no python path:\n{stdout}\n{stderr}", script.display()));
     }
     Ok(python)
-}
-
-/// A port that was free a moment ago (the app binds it next).
-fn num(value: &Value, ctx: &str) -> f64 {
-    value.as_f64().unwrap_or_else(|| panic!("{ctx}: expected a number, got {value}"))
-}
-
-fn items<'a>(object: &'a Value, key: &str, ctx: &str) -> &'a Vec<Value> {
-    object[key].as_array().unwrap_or_else(|| panic!("{ctx}: {key} is not an array: {}", object[key]))
-}
-
-fn strings<'a>(value: &'a Value, ctx: &str) -> Vec<&'a str> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("{ctx}: not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("{ctx}: not a string: {v}")))
-        .collect()
 }

@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::app_process::{self, AppProcess};
-use crate::support::{self, Apmtop};
+use crate::app_process::{self, AppProcess, SeedSummary};
+use crate::support::{self, Apmtop, items, num, strings};
 
 /// Set to `1` to skip the app tests (no Node.js, no PostgreSQL, no network).
 const SKIP_ENV: &str = "APMTOP_SKIP_APP_TESTS";
@@ -344,34 +344,16 @@ impl Seed {
     /// Creates and fills the tables with the app's seed script, uninstrumented.
     fn create(app_dir: &Path, pg: &PgServer) -> Seed {
         let mut command = node_command(app_dir, pg);
-        let output = command.arg("seed.js").output().expect("run node seed.js");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "node seed.js failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let line = stdout.lines().last().unwrap_or_default();
-        let summary: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("seed summary is not JSON ({e}): {stdout}"));
-        let count =
-            |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("seed summary has no count {key}: {summary}"));
-        let name = |key: &str| {
-            summary[key]
-                .as_str()
-                .unwrap_or_else(|| panic!("seed summary has no table name {key}: {summary}"))
-                .to_string()
-        };
+        let summary = SeedSummary::run(command.arg("seed.js"), "node seed.js");
         Seed {
-            authors: count("authors"),
-            books: count("books"),
-            duplicate_runs: count("duplicate_runs"),
-            duplicate_runs_many: count("duplicate_runs_many"),
-            pool_max: count("pool_max"),
-            author_table: name("author_table"),
-            book_table: name("book_table"),
-            review_table: name("review_table"),
+            authors: summary.count("authors"),
+            books: summary.count("books"),
+            duplicate_runs: summary.count("duplicate_runs"),
+            duplicate_runs_many: summary.count("duplicate_runs_many"),
+            pool_max: summary.count("pool_max"),
+            author_table: summary.name("author_table"),
+            book_table: summary.name("book_table"),
+            review_table: summary.name("review_table"),
         }
     }
 }
@@ -517,22 +499,4 @@ fn provision() -> Result<PathBuf, String> {
         return Err(format!("{} printed no app directory:\n{stdout}\n{stderr}", script.display()));
     }
     Ok(dir)
-}
-
-/// A port that was free a moment ago (the server or app binds it next).
-fn num(value: &Value, ctx: &str) -> f64 {
-    value.as_f64().unwrap_or_else(|| panic!("{ctx}: expected a number, got {value}"))
-}
-
-fn items<'a>(object: &'a Value, key: &str, ctx: &str) -> &'a Vec<Value> {
-    object[key].as_array().unwrap_or_else(|| panic!("{ctx}: {key} is not an array: {}", object[key]))
-}
-
-fn strings<'a>(value: &'a Value, ctx: &str) -> Vec<&'a str> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("{ctx}: not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("{ctx}: not a string: {v}")))
-        .collect()
 }

@@ -149,3 +149,23 @@ pub fn read_report(path: &Path) -> serde_json::Value {
 pub fn endpoint<'a>(report: &'a serde_json::Value, method: &str, route: &str) -> Option<&'a serde_json::Value> {
     report["endpoints"].as_array()?.iter().find(|e| e["method"] == method && e["route"] == route)
 }
+
+/// A report number, or a panic that says where.
+pub fn num(value: &serde_json::Value, ctx: &str) -> f64 {
+    value.as_f64().unwrap_or_else(|| panic!("{ctx}: expected a number, got {value}"))
+}
+
+/// A report array field, or a panic that says where.
+pub fn items<'a>(object: &'a serde_json::Value, key: &str, ctx: &str) -> &'a Vec<serde_json::Value> {
+    object[key].as_array().unwrap_or_else(|| panic!("{ctx}: {key} is not an array: {}", object[key]))
+}
+
+/// A report array of strings, or a panic that says where.
+pub fn strings<'a>(value: &'a serde_json::Value, ctx: &str) -> Vec<&'a str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{ctx}: not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap_or_else(|| panic!("{ctx}: not a string: {v}")))
+        .collect()
+}
