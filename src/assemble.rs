@@ -77,7 +77,8 @@ struct PendingTrace {
     first_seen: Instant,
     last_seen: Instant,
     has_request_root: bool,
-    dropped: u64,
+    /// Summed [`Span::approx_bytes`] of `spans`.
+    bytes: usize,
 }
 
 /// Trace ids closed recently, to tell late spans from orphans.
@@ -159,19 +160,20 @@ impl Assembler {
             first_seen: now,
             last_seen: now,
             has_request_root: false,
-            dropped: 0,
+            bytes: 0,
         });
         if trace.spans.is_empty() || trace.last_seen != now {
             trace.last_seen = now;
             self.deadlines.push_back((now + grace, trace_id));
         }
         if trace.spans.len() >= self.config.max_spans_per_trace {
-            trace.dropped += 1;
             out.dropped_spans += 1;
             return;
         }
         trace.has_request_root |= is_request_root(&span);
-        self.pending_bytes += span.approx_bytes();
+        let bytes = span.approx_bytes();
+        trace.bytes += bytes;
+        self.pending_bytes += bytes;
         trace.spans.push(span);
         self.pending_spans += 1;
     }
@@ -226,7 +228,7 @@ impl Assembler {
     fn close(&mut self, trace_id: TraceId, out: &mut AssemblyOutput) {
         let Some(trace) = self.pending.remove(&trace_id) else { return };
         self.pending_spans -= trace.spans.len();
-        self.pending_bytes -= trace.spans.iter().map(Span::approx_bytes).sum::<usize>();
+        self.pending_bytes -= trace.bytes;
         let was_closed_before = self.closed.contains(&trace_id);
         self.closed.insert(trace_id);
         split_into_requests(trace.spans, was_closed_before, out);
