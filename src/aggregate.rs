@@ -19,8 +19,8 @@ use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
 use crate::model::Span;
 use crate::snapshot::{
-    DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
-    SlowRequest, Snapshot, Summary, Totals,
+    Bucket, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
+    SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
 };
 use audit::ServiceFacts;
 
@@ -108,6 +108,35 @@ impl Distribution {
         self.histogram.value_at_quantile(q).min(self.max)
     }
 
+    /// Chart buckets over `bounds` (inclusive upper bounds in recorded units, ascending), from the
+    /// first non-empty bucket to the last; values above the last bound go in a final bucket at
+    /// the maximum. Bounds in the output are divided by `scale`.
+    fn buckets(&self, bounds: &[u64], scale: f64) -> Vec<Bucket> {
+        if self.count() == 0 {
+            return Vec::new();
+        }
+        let mut counts = vec![0u64; bounds.len() + 1];
+        for value in self.histogram.iter_recorded() {
+            let at = bounds.partition_point(|&bound| bound < value.value_iterated_to().min(self.max));
+            counts[at] += value.count_at_value();
+        }
+        let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
+        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+        (first..=last)
+            .map(|i| {
+                let le = bounds.get(i).copied().unwrap_or(self.max);
+                Bucket { le: round3(le as f64 / scale), count: counts[i] }
+            })
+            .collect()
+    }
+
+    /// Buckets for small integer counts: one per value up to 20, else about 16 equal-width ones.
+    fn count_buckets(&self) -> Vec<Bucket> {
+        let width = if self.max <= 20 { 1 } else { self.max.div_ceil(16) };
+        let bounds: Vec<u64> = (0..).map(|i| i * width + width - 1).take_while(|&b| b < self.max).collect();
+        self.buckets(&bounds, 1.0)
+    }
+
     /// Summary with values divided by `scale` (1000 turns microseconds into milliseconds).
     fn summary(&self, scale: f64) -> Summary {
         let count = self.count();
@@ -125,6 +154,12 @@ impl Distribution {
         }
     }
 }
+
+/// Latency chart bounds, microseconds: 1 ms to 30 s in 1-2-5 steps.
+const LATENCY_BOUNDS_US: [u64; 14] = [
+    1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000,
+    10_000_000, 30_000_000,
+];
 
 fn ns_to_us(ns: u64) -> u64 {
     ns / 1_000
@@ -325,6 +360,8 @@ impl EndpointStats {
             n_plus_one,
             duplicates,
             slowest: self.slowest.clone(),
+            latency_histogram: self.latency_us.buckets(&LATENCY_BOUNDS_US, 1000.0),
+            queries_histogram: self.queries.count_buckets(),
             folded_endpoints: folded,
         }
     }
@@ -333,6 +370,9 @@ impl EndpointStats {
 struct QueryStats {
     fingerprint: Arc<Fingerprint>,
     db_system: Arc<str>,
+    /// The statement of the slowest execution, and its duration.
+    example_statement: Box<str>,
+    example_ns: u64,
     calls: u64,
     latency_us: Distribution,
     time_ns_total: u64,
@@ -345,6 +385,8 @@ impl QueryStats {
         QueryStats {
             fingerprint,
             db_system,
+            example_statement: Box::from(""),
+            example_ns: 0,
             calls: 0,
             latency_us: Distribution::new(),
             time_ns_total: 0,
@@ -461,6 +503,10 @@ impl Aggregates {
             stats.calls += 1;
             stats.latency_us.record(ns_to_us(query.duration_ns()));
             stats.time_ns_total = stats.time_ns_total.saturating_add(query.duration_ns());
+            if stats.example_statement.is_empty() || query.duration_ns() > stats.example_ns {
+                stats.example_ns = query.duration_ns();
+                stats.example_statement = clip(&query.statement, MAX_STATEMENT_BYTES);
+            }
             if stats.endpoints.len() < MAX_ENDPOINTS_PER_QUERY {
                 stats.endpoints.insert(analysis.endpoint.clone());
             } else if !stats.endpoints.contains(&analysis.endpoint) {
@@ -533,6 +579,7 @@ impl Aggregates {
             endpoints,
             queries,
             audit,
+            findings: Vec::new(),
             settings: SettingsSnapshot {
                 n_plus_one_min: self.config.n_plus_one_min,
                 grace_seconds: self.config.grace_seconds,
@@ -563,6 +610,7 @@ fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {
         fingerprint_id: format!("{:016x}", stats.fingerprint.id),
         db_system: stats.db_system.to_string(),
         tables: stats.fingerprint.tables.clone(),
+        statement: stats.example_statement.to_string(),
         calls: stats.calls,
         latency_ms: stats.latency_us.summary(1000.0),
         time_ms_total: ms(stats.time_ns_total),
@@ -611,6 +659,23 @@ mod tests {
         assert_eq!(snapshot.queries[0].endpoints, vec!["GET /books/".to_string()]);
         assert_eq!(endpoint.slowest[0].duration_ms, 30.0);
         assert_eq!(endpoint.slowest[0].queries, 8);
+    }
+
+    #[test]
+    fn histograms_become_chart_buckets() {
+        let mut aggregates = Aggregates::new(AggregateConfig::default());
+        for (n, ms) in [(0, 3), (2, 3), (2, 40), (7, 700)] {
+            aggregates.record(&n_plus_one_request(n, ms));
+        }
+        let endpoint = &aggregates.snapshot(Totals::default(), 0).endpoints[0];
+        let latency: Vec<(f64, u64)> = endpoint.latency_histogram.iter().map(|b| (b.le, b.count)).collect();
+        assert_eq!(
+            latency,
+            [(5.0, 2), (10.0, 0), (20.0, 0), (50.0, 1), (100.0, 0), (200.0, 0), (500.0, 0), (1000.0, 1)]
+        );
+        let queries: Vec<(f64, u64)> = endpoint.queries_histogram.iter().map(|b| (b.le, b.count)).collect();
+        assert_eq!(queries, [(0.0, 1), (1.0, 0), (2.0, 2), (3.0, 0), (4.0, 0), (5.0, 0), (6.0, 0), (7.0, 1)]);
+        assert_eq!(Distribution::new().count_buckets(), Vec::new());
     }
 
     #[test]

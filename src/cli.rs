@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "A terminal APM dashboard: point an OpenTelemetry exporter at it and see slow endpoints, \
 queries per request and N+1 queries live.";
@@ -22,13 +22,20 @@ Both ports accept both protocols.
 Examples:
   apmtop --headless --report report.json      write a JSON report on Ctrl-C / SIGTERM
   apmtop --grpc 0 --http 0                     pick free ports (printed on stderr)
+  apmtop demo                                  the dashboard fed by a built-in synthetic app
+  apmtop check report.json                     gate CI on budgets (exit 1 when one is broken)
 
 Exit codes: 0 ok, 1 runtime error (e.g. address in use), 2 bad flag or value.";
 
 /// Raw flags, as clap parses them.
 #[derive(Debug, Parser)]
-#[command(name = "apmtop", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "apmtop", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100,
+          args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// What to do; without one, apmtop receives OTLP and shows the dashboard.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address for OTLP/gRPC: HOST:PORT, or just PORT for 127.0.0.1:PORT; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", env = "APMTOP_GRPC", default_value = "127.0.0.1:4317", value_parser = parse_addr)]
     pub grpc: SocketAddr,
@@ -74,6 +81,140 @@ pub struct Cli {
     /// Directory where the dashboard's `e` key writes snapshot reports.
     #[arg(long, value_name = "DIR", env = "APMTOP_SNAPSHOT_DIR", default_value = ".")]
     pub snapshot_dir: PathBuf,
+
+    /// Append every OTLP export received, as received, to this capture file (see `apmtop replay`).
+    #[arg(long, value_name = "FILE", env = "APMTOP_RECORD")]
+    pub record: Option<PathBuf>,
+
+    /// Process a capture file instead of listening, then stop (use with --headless --report).
+    #[arg(long, value_name = "FILE", env = "APMTOP_REPLAY", conflicts_with = "record")]
+    pub replay: Option<PathBuf>,
+
+    /// Ask this database for the plans of the slowest query shapes and propose missing indexes:
+    /// a SQLite file path or a postgres:// URL. Only EXPLAIN and catalog reads are ever run.
+    #[arg(long, value_name = "DB", env = "APMTOP_EXPLAIN")]
+    pub explain: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a saved JSON report as Markdown, HTML or JSON.
+    Report(ReportArgs),
+    /// Check a saved report against budgets: exit 0 when all hold, 1 when one is broken, 2 on
+    /// unusable input.
+    Check(CheckArgs),
+    /// Compare two reports, endpoint by endpoint.
+    Diff(DiffArgs),
+    /// Combine reports from several instances or shards into the report one apmtop would have
+    /// written from all their spans.
+    Merge(MergeArgs),
+    /// Show a saved report in the dashboard (read-only).
+    Open(OpenArgs),
+    /// Re-send a capture file (from --record) to an OTLP/gRPC endpoint.
+    Replay(ReplayArgs),
+    /// Open the dashboard fed by a built-in synthetic app, over real OTLP.
+    Demo(DemoArgs),
+}
+
+/// Output formats of `apmtop report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, for a pull-request comment.
+    Markdown,
+    /// One self-contained HTML page.
+    Html,
+    /// The JSON report itself.
+    Json,
+}
+
+/// `apmtop report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The JSON report to render.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "markdown")]
+    pub format: ReportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `apmtop check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The JSON report to check.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+    /// Budgets file (default: apmtop.toml in the current directory when it exists, else no N+1).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also write the result as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// `apmtop diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The report before.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The report after.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    /// Exit 1 when something got worse beyond the tolerance.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Relative change ignored as noise, in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+    pub tolerance: f64,
+}
+
+/// `apmtop merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports to combine (written by apmtop with their histograms).
+    #[arg(value_name = "REPORT", required = true, num_args = 1..)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged report.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `apmtop open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The JSON report to show.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+}
+
+/// `apmtop replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The capture file.
+    #[arg(value_name = "FILE")]
+    pub capture: PathBuf,
+    /// Where to send: an OTLP/gRPC endpoint URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:4317")]
+    pub endpoint: String,
+    /// Replay speed relative to the recording (2 = twice as fast).
+    #[arg(long, value_name = "X", default_value_t = 1.0, conflicts_with = "max")]
+    pub speed: f64,
+    /// Send as fast as the endpoint accepts.
+    #[arg(long)]
+    pub max: bool,
+}
+
+/// `apmtop demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Requests per second the synthetic app sends.
+    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    pub rate: f64,
 }
 
 /// Validated settings: nothing past this module sees raw flags.
@@ -101,6 +242,12 @@ pub struct Settings {
     pub quiet: bool,
     /// Where the dashboard exports snapshots.
     pub snapshot_dir: PathBuf,
+    /// Capture file to append exports to.
+    pub record: Option<PathBuf>,
+    /// Capture file to process instead of listening.
+    pub replay: Option<PathBuf>,
+    /// Database to ask for plans.
+    pub explain: Option<String>,
 }
 
 impl Default for Settings {
@@ -123,6 +270,9 @@ impl From<Cli> for Settings {
             log: cli.log,
             quiet: cli.quiet,
             snapshot_dir: cli.snapshot_dir,
+            record: cli.record,
+            replay: cli.replay,
+            explain: cli.explain,
         }
     }
 }
@@ -222,8 +372,22 @@ mod tests {
     fn flags_have_help_text() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-        for arg in Cli::command().get_arguments() {
-            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
+        let command = Cli::command();
+        let mut commands = vec![&command];
+        commands.extend(command.get_subcommands());
+        for command in commands {
+            for arg in command.get_arguments() {
+                assert!(arg.get_help().is_some(), "{} --{} has no help", command.get_name(), arg.get_id());
+            }
         }
+    }
+
+    #[test]
+    fn subcommands_parse_and_refuse_run_flags() {
+        let cli = Cli::try_parse_from(["apmtop", "report", "r.json", "--format", "html", "-o", "r.html"]).expect("ok");
+        assert!(matches!(cli.command, Some(Command::Report(ReportArgs { format: ReportFormat::Html, .. }))));
+        assert!(Cli::try_parse_from(["apmtop", "merge", "-o", "all.json"]).is_err());
+        assert!(Cli::try_parse_from(["apmtop", "--headless", "check", "r.json"]).is_err());
+        assert!(Cli::try_parse_from(["apmtop", "replay", "c.bin", "--max", "--speed", "2"]).is_err());
     }
 }

@@ -8,7 +8,8 @@
 //!  and HTTP)    requests)     N+1, dups)    per query)      on a watch)     atomic)
 //! ```
 //!
-//! - [`cli`]: flags -> validated [`cli::Settings`].
+//! - [`cli`]: flags and subcommands -> validated [`cli::Settings`].
+//! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
@@ -25,6 +26,7 @@ pub mod aggregate;
 pub mod analyze;
 pub mod assemble;
 pub mod cli;
+pub mod commands;
 pub mod model;
 pub mod pipeline;
 pub mod receive;

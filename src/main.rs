@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use apmtop::cli::{Cli, Settings};
-use apmtop::{pipeline, report, tui};
+use apmtop::cli::{Cli, Command, Settings};
+use apmtop::{commands, pipeline, report, tui};
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
+    if let Some(command) = cli.command {
+        return run_command(command);
+    }
     let settings = Settings::from(cli);
     if let Some(path) = &settings.report
         && let Err(message) = report::check_writable(path)
@@ -43,6 +46,26 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("apmtop: error: {error:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a subcommand; its errors are one line on stderr.
+fn run_command(command: Command) -> ExitCode {
+    let outcome = match command {
+        Command::Report(args) => commands::report::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Merge(args) => commands::merge::run(args),
+        Command::Open(args) => commands::open::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("apmtop: error: {error:#}");
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -5,10 +5,11 @@
 //! Field names are the JSON report schema (version 1, see the README): later versions may add
 //! fields, never rename or remove one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything known at one moment.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Snapshot {
     /// When the snapshot was taken, RFC 3339.
     pub generated_at: String,
@@ -20,12 +21,16 @@ pub struct Snapshot {
     pub queries: Vec<QuerySnapshot>,
     /// What is missing from the instrumentation, per service, with the fix.
     pub audit: Vec<AuditEntry>,
+    /// Every diagnosed cause of slowness (N+1, duplicates, slow query shapes, missing indexes,
+    /// blocking calls, ...), most costly first.
+    pub findings: Vec<FindingSnapshot>,
     /// Settings that shaped the analysis.
     pub settings: SettingsSnapshot,
 }
 
 /// Pipeline counters.
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
 pub struct Totals {
     /// Valid spans accepted.
     pub spans_received: u64,
@@ -60,7 +65,7 @@ pub struct Totals {
 }
 
 /// Distribution summary of one quantity.
-#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq)]
 pub struct Summary {
     /// Mean.
     pub mean: f64,
@@ -77,7 +82,7 @@ pub struct Summary {
 }
 
 /// One endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointSnapshot {
     /// Service name.
     pub service: String,
@@ -105,13 +110,28 @@ pub struct EndpointSnapshot {
     pub duplicates: Vec<DuplicateSnapshot>,
     /// The slowest requests, slowest first.
     pub slowest: Vec<SlowRequest>,
+    /// Request latency as chart buckets, milliseconds.
+    #[serde(default)]
+    pub latency_histogram: Vec<Bucket>,
+    /// Queries per request as chart buckets.
+    #[serde(default)]
+    pub queries_histogram: Vec<Bucket>,
     /// For the overflow row only: how many endpoints it folds together.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded_endpoints: Option<u64>,
 }
 
+/// One bar of a histogram: how many values fell in `(previous le, le]`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq)]
+pub struct Bucket {
+    /// Inclusive upper bound of the bucket.
+    pub le: f64,
+    /// Values in the bucket.
+    pub count: u64,
+}
+
 /// Repeat counts of an N+1 group.
-#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
 pub struct Repeats {
     /// Median repeats per affected request.
     pub p50: u64,
@@ -120,7 +140,7 @@ pub struct Repeats {
 }
 
 /// One N+1 offender of an endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NPlusOneSnapshot {
     /// Normalized statement (the query shape).
     pub fingerprint: String,
@@ -145,7 +165,7 @@ pub struct NPlusOneSnapshot {
 }
 
 /// One duplicated query of an endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DuplicateSnapshot {
     /// Normalized statement.
     pub fingerprint: String,
@@ -166,7 +186,7 @@ pub struct DuplicateSnapshot {
 }
 
 /// One of the slowest requests of an endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlowRequest {
     /// Its trace.
     pub trace_id: String,
@@ -177,7 +197,7 @@ pub struct SlowRequest {
 }
 
 /// One query shape across endpoints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuerySnapshot {
     /// Normalized statement.
     pub fingerprint: String,
@@ -187,6 +207,9 @@ pub struct QuerySnapshot {
     pub db_system: String,
     /// Tables it touches.
     pub tables: Vec<String>,
+    /// An example statement as the app sent it (from the slowest execution).
+    #[serde(default)]
+    pub statement: String,
     /// Executions.
     pub calls: u64,
     /// Execution latency, milliseconds.
@@ -201,8 +224,54 @@ pub struct QuerySnapshot {
     pub parsed: bool,
 }
 
+/// One diagnosed cause of slowness, ranked with all the others by the time it costs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct FindingSnapshot {
+    /// Stable id (16 hex digits, from category, rule, endpoint and subject): for allow-lists and
+    /// diffs between reports.
+    pub id: String,
+    /// `high`, `medium` or `low`.
+    pub severity: String,
+    /// Stable category code: `n_plus_one`, `mn_plus_one`, `duplicate_query`, `slow_query_shape`,
+    /// `missing_index`, `blocking_outgoing_calls`, `huge_response`, `row_by_row_write`,
+    /// `cache_calls`, `repeated_cache_get`, `connection_churn`.
+    pub category: String,
+    /// The rule within the category (`leading_wildcard_like`, `unbounded_select`, ...); empty when
+    /// the category has one rule.
+    pub rule: String,
+    /// The endpoint it was found in; `None` for findings about a query shape as a whole.
+    pub endpoint: Option<EndpointRef>,
+    /// One line: what is wrong.
+    pub title: String,
+    /// The figures behind it.
+    pub evidence: String,
+    /// The query shape it concerns, when it concerns one.
+    pub fingerprint_id: Option<String>,
+    /// The normalized statement, when it concerns a query shape.
+    pub fingerprint: Option<String>,
+    /// An example statement as the app sent it.
+    pub statement: Option<String>,
+    /// Requests in which it happened.
+    pub requests_affected: u64,
+    /// Estimated time it costs per affected request, milliseconds.
+    pub cost_ms_per_request: f64,
+    /// Estimated time it cost in total, milliseconds (the ranking key).
+    pub cost_ms_total: f64,
+    /// A trace that shows it (empty when none).
+    pub example_trace_id: String,
+    /// Where in the code (`path/to/file.py:42 in view_name`), when spans carry code attributes.
+    pub code_location: Option<String>,
+    /// The database's plan, for `missing_index` findings.
+    pub plan: Option<String>,
+    /// The proposed `CREATE INDEX`, for `missing_index` findings.
+    pub proposed_index: Option<String>,
+    /// How to fix it.
+    pub hint: String,
+}
+
 /// Names one endpoint.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EndpointRef {
     /// Service name.
     pub service: String,
@@ -213,7 +282,7 @@ pub struct EndpointRef {
 }
 
 /// One finding about missing or incomplete instrumentation.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditEntry {
     /// The service it concerns.
     pub service: String,
@@ -226,7 +295,8 @@ pub struct AuditEntry {
 }
 
 /// Settings that shaped the analysis.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct SettingsSnapshot {
     /// Repeats that make an N+1.
     pub n_plus_one_min: u32,

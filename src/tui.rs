@@ -24,7 +24,7 @@ pub mod theme;
 pub mod view;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::future::Future;
 use std::io::{IsTerminal, Stdout};

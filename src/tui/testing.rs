@@ -36,6 +36,8 @@ fn endpoint(
         n_plus_one: Vec::new(),
         duplicates: Vec::new(),
         slowest: vec![SlowRequest { trace_id: format!("{:0>32}", requests), duration_ms: latency.max, queries: 3 }],
+        latency_histogram: Vec::new(),
+        queries_histogram: Vec::new(),
         folded_endpoints: None,
     }
 }
@@ -107,6 +109,7 @@ pub fn sample_snapshot() -> Snapshot {
             fingerprint_id: id.to_string(),
             db_system: "postgresql".to_string(),
             tables: vec![table.to_string()],
+            statement: fingerprint.replace('?', "42"),
             calls,
             latency_ms: summary(p95 / 2.0, p95, p95 * 2.0),
             time_ms_total: total,
@@ -157,6 +160,7 @@ pub fn sample_snapshot() -> Snapshot {
             fix: "Enable statement capture in the DB instrumentation (e.g. enable_commenter or db.statement)."
                 .to_string(),
         }],
+        findings: Vec::new(),
         settings: SettingsSnapshot { n_plus_one_min: 5, grace_seconds: 2.0 },
     }
 }
