@@ -8,21 +8,24 @@
 //! overflow shape, and per-endpoint finding lists are capped.
 
 mod audit;
+mod distribution;
+pub mod window;
 
 use std::sync::Arc;
 
-use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::fingerprint::Fingerprint;
 use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
 use crate::model::Span;
 use crate::snapshot::{
-    Bucket, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
-    SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
+    DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
+    SlowRequest, Snapshot, Totals,
 };
 use audit::ServiceFacts;
+use distribution::{Distribution, round3};
 
 /// Limits on what is kept.
 #[derive(Debug, Clone)]
@@ -75,86 +78,6 @@ const OVERFLOW_ROUTE: &str = "(other endpoints)";
 const OVERFLOW_QUERY: &str = "(other query shapes)";
 const OVERFLOW_SERVICES: &str = "(other services)";
 
-/// A distribution: an hdrhistogram (auto-resizing, 2 significant digits, about 1 %) for the
-/// percentiles, plus the exact count, sum and max, so that means and maxima are exact and no
-/// percentile exceeds the true maximum.
-#[derive(Debug, Clone)]
-struct Distribution {
-    histogram: Histogram<u64>,
-    sum: u128,
-    max: u64,
-}
-
-impl Distribution {
-    fn new() -> Self {
-        let mut histogram = Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits is valid"));
-        histogram.auto(true);
-        Distribution { histogram, sum: 0, max: 0 }
-    }
-
-    fn record(&mut self, value: u64) {
-        if self.histogram.record(value).is_err() {
-            self.histogram.saturating_record(value);
-        }
-        self.sum += u128::from(value);
-        self.max = self.max.max(value);
-    }
-
-    fn count(&self) -> u64 {
-        self.histogram.len()
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        self.histogram.value_at_quantile(q).min(self.max)
-    }
-
-    /// Chart buckets over `bounds` (inclusive upper bounds in recorded units, ascending), from the
-    /// first non-empty bucket to the last; values above the last bound go in a final bucket at
-    /// the maximum. Bounds in the output are divided by `scale`.
-    fn buckets(&self, bounds: &[u64], scale: f64) -> Vec<Bucket> {
-        if self.count() == 0 {
-            return Vec::new();
-        }
-        let mut counts = vec![0u64; bounds.len() + 1];
-        for value in self.histogram.iter_recorded() {
-            let at = bounds.partition_point(|&bound| bound < value.value_iterated_to().min(self.max));
-            counts[at] += value.count_at_value();
-        }
-        let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
-        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
-        (first..=last)
-            .map(|i| {
-                let le = bounds.get(i).copied().unwrap_or(self.max);
-                Bucket { le: round3(le as f64 / scale), count: counts[i] }
-            })
-            .collect()
-    }
-
-    /// Buckets for small integer counts: one per value up to 20, else about 16 equal-width ones.
-    fn count_buckets(&self) -> Vec<Bucket> {
-        let width = if self.max <= 20 { 1 } else { self.max.div_ceil(16) };
-        let bounds: Vec<u64> = (0..).map(|i| i * width + width - 1).take_while(|&b| b < self.max).collect();
-        self.buckets(&bounds, 1.0)
-    }
-
-    /// Summary with values divided by `scale` (1000 turns microseconds into milliseconds).
-    fn summary(&self, scale: f64) -> Summary {
-        let count = self.count();
-        if count == 0 {
-            return Summary::default();
-        }
-        let at = |q: f64| round3(self.quantile(q) as f64 / scale);
-        Summary {
-            mean: round3(self.sum as f64 / count as f64 / scale),
-            p50: at(0.50),
-            p90: at(0.90),
-            p95: at(0.95),
-            p99: at(0.99),
-            max: round3(self.max as f64 / scale),
-        }
-    }
-}
-
 /// Latency chart bounds, microseconds: 1 ms to 30 s in 1-2-5 steps.
 const LATENCY_BOUNDS_US: [u64; 14] = [
     1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000,
@@ -169,10 +92,38 @@ fn ms(ns: u64) -> f64 {
     round3(ns as f64 / 1_000_000.0)
 }
 
-fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
+/// Whether an example (`repeats` in trace `trace`) should replace the current one: more repeats
+/// win, and on a tie the smaller trace id, so the choice never depends on arrival order (a merged
+/// report must equal the one a single instance would write).
+fn better_example(repeats: u32, trace: &str, best_repeats: u32, best_trace: &str) -> bool {
+    best_trace.is_empty() || repeats > best_repeats || (repeats == best_repeats && trace < best_trace)
 }
 
+/// Whether `key` sorts before `of` in the slowest list: longer first, then by trace id.
+fn slower(a: &SlowRequest, b: &SlowRequest) -> bool {
+    a.duration_ms > b.duration_ms || (a.duration_ms == b.duration_ms && a.trace_id < b.trace_id)
+}
+
+/// Inserts into a map capped at `cap` entries, merging into an existing entry.
+fn merge_capped<K: std::hash::Hash + Eq + Clone, V: Clone>(
+    into: &mut FxHashMap<K, V>,
+    from: &FxHashMap<K, V>,
+    cap: usize,
+    merge: impl Fn(&mut V, &V),
+) {
+    for (key, value) in from {
+        let room = into.len() < cap;
+        match into.get_mut(key) {
+            Some(existing) => merge(existing, value),
+            None if room => {
+                into.insert(key.clone(), value.clone());
+            }
+            None => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct NPlusOneStats {
     fingerprint: Arc<Fingerprint>,
     db_system: Arc<str>,
@@ -185,6 +136,23 @@ struct NPlusOneStats {
     language: Option<Arc<str>>,
 }
 
+impl NPlusOneStats {
+    fn merge(&mut self, other: &NPlusOneStats) {
+        self.requests_affected += other.requests_affected;
+        self.repeats.merge(&other.repeats);
+        self.time_ns_total = self.time_ns_total.saturating_add(other.time_ns_total);
+        if better_example(other.max_repeats, &other.example_trace_id, self.max_repeats, &self.example_trace_id) {
+            self.max_repeats = other.max_repeats;
+            self.example_trace_id.clone_from(&other.example_trace_id);
+            self.example_statement.clone_from(&other.example_statement);
+        }
+        if self.language.is_none() {
+            self.language.clone_from(&other.language);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DuplicateStats {
     fingerprint: Arc<Fingerprint>,
     statement: Box<str>,
@@ -194,6 +162,18 @@ struct DuplicateStats {
     example_trace_id: String,
 }
 
+impl DuplicateStats {
+    fn merge(&mut self, other: &DuplicateStats) {
+        self.requests_affected += other.requests_affected;
+        self.wasted_ns = self.wasted_ns.saturating_add(other.wasted_ns);
+        if better_example(other.repeats_max, &other.example_trace_id, self.repeats_max, &self.example_trace_id) {
+            self.repeats_max = other.repeats_max;
+            self.example_trace_id.clone_from(&other.example_trace_id);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct EndpointStats {
     requests: u64,
     errors: u64,
@@ -261,7 +241,7 @@ impl EndpointStats {
             stats.requests_affected += 1;
             stats.repeats.record(u64::from(group.repeats));
             stats.time_ns_total = stats.time_ns_total.saturating_add(group.time_ns);
-            if group.repeats > stats.max_repeats {
+            if better_example(group.repeats, trace_id, stats.max_repeats, &stats.example_trace_id) {
                 stats.max_repeats = group.repeats;
                 stats.example_trace_id = trace_id.to_string();
                 stats.example_statement = clip(&group.example_statement, MAX_STATEMENT_BYTES);
@@ -286,7 +266,7 @@ impl EndpointStats {
             };
             stats.requests_affected += 1;
             stats.wasted_ns = stats.wasted_ns.saturating_add(duplicate.wasted_ns);
-            if duplicate.repeats > stats.repeats_max {
+            if better_example(duplicate.repeats, trace_id, stats.repeats_max, &stats.example_trace_id) {
                 stats.repeats_max = duplicate.repeats;
                 stats.example_trace_id = trace_id.to_string();
             }
@@ -294,16 +274,40 @@ impl EndpointStats {
     }
 
     fn record_slowest(&mut self, analysis: &RequestAnalysis, trace_id: &str) {
-        let duration_ms = ms(analysis.duration_ns);
-        if self.slowest.len() >= SLOWEST_KEPT && self.slowest.last().is_some_and(|s| s.duration_ms >= duration_ms) {
+        let candidate = SlowRequest {
+            trace_id: trace_id.to_string(),
+            duration_ms: ms(analysis.duration_ns),
+            queries: analysis.queries.len() as u64,
+        };
+        self.keep_if_slow(candidate);
+    }
+
+    /// Keeps `candidate` when it is among the [`SLOWEST_KEPT`] slowest (ties: smaller trace id).
+    fn keep_if_slow(&mut self, candidate: SlowRequest) {
+        if self.slowest.len() >= SLOWEST_KEPT && self.slowest.last().is_some_and(|last| !slower(&candidate, last)) {
             return;
         }
-        let at = self.slowest.partition_point(|s| s.duration_ms >= duration_ms);
-        self.slowest.insert(
-            at,
-            SlowRequest { trace_id: trace_id.to_string(), duration_ms, queries: analysis.queries.len() as u64 },
-        );
+        let at = self.slowest.partition_point(|kept| slower(kept, &candidate));
+        self.slowest.insert(at, candidate);
         self.slowest.truncate(SLOWEST_KEPT);
+    }
+
+    fn merge(&mut self, other: &EndpointStats) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency_us.merge(&other.latency_us);
+        self.queries.merge(&other.queries);
+        self.db_time_us.merge(&other.db_time_us);
+        self.latency_ns_total = self.latency_ns_total.saturating_add(other.latency_ns_total);
+        self.db_time_ns_total = self.db_time_ns_total.saturating_add(other.db_time_ns_total);
+        self.connection_spans += other.connection_spans;
+        merge_capped(&mut self.n_plus_one, &other.n_plus_one, MAX_FINDINGS_PER_ENDPOINT, NPlusOneStats::merge);
+        merge_capped(&mut self.duplicates, &other.duplicates, MAX_FINDINGS_PER_ENDPOINT, DuplicateStats::merge);
+        for slow in &other.slowest {
+            if !self.slowest.iter().any(|kept| kept.trace_id == slow.trace_id) {
+                self.keep_if_slow(slow.clone());
+            }
+        }
     }
 
     fn snapshot(&self, key: &EndpointKey, folded: Option<u64>) -> EndpointSnapshot {
@@ -317,7 +321,7 @@ impl EndpointStats {
                 db_system: s.db_system.to_string(),
                 tables: s.fingerprint.tables.clone(),
                 requests_affected: s.requests_affected,
-                repeats: Repeats { p50: s.repeats.quantile(0.5), max: s.repeats.max },
+                repeats: Repeats { p50: s.repeats.quantile(0.5), max: s.repeats.max() },
                 time_ms_total: ms(s.time_ns_total),
                 example_trace_id: s.example_trace_id.clone(),
                 hint: hint::n_plus_one_hint(&s.fingerprint, s.language.as_deref(), &s.db_system),
@@ -367,6 +371,7 @@ impl EndpointStats {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct QueryStats {
     fingerprint: Arc<Fingerprint>,
     db_system: Arc<str>,
@@ -396,8 +401,36 @@ impl QueryStats {
     }
 }
 
+impl QueryStats {
+    /// Whether an execution of `ns` with `statement` makes a better example than the current
+    /// one: the slowest wins, ties go to the smaller text (order-independent).
+    fn better_example(&self, ns: u64, statement: &str) -> bool {
+        self.example_statement.is_empty()
+            || ns > self.example_ns
+            || (ns == self.example_ns && statement < &*self.example_statement)
+    }
+
+    fn merge(&mut self, other: &QueryStats) {
+        self.calls += other.calls;
+        self.latency_us.merge(&other.latency_us);
+        self.time_ns_total = self.time_ns_total.saturating_add(other.time_ns_total);
+        if !other.example_statement.is_empty() && self.better_example(other.example_ns, &other.example_statement) {
+            self.example_ns = other.example_ns;
+            self.example_statement.clone_from(&other.example_statement);
+        }
+        for key in &other.endpoints {
+            if self.endpoints.len() < MAX_ENDPOINTS_PER_QUERY {
+                self.endpoints.insert(key.clone());
+            } else if !self.endpoints.contains(key) {
+                self.more_endpoints = true;
+            }
+        }
+        self.more_endpoints |= other.more_endpoints;
+    }
+}
+
 /// Counters from assembly.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct AssemblyCounters {
     spans_dropped: u64,
     spans_duplicate: u64,
@@ -407,7 +440,8 @@ struct AssemblyCounters {
     queries: u64,
 }
 
-/// All aggregates. Single owner: the aggregator task.
+/// All aggregates. Single owner: the aggregator task (clones serve time windows and merges).
+#[derive(Clone)]
 pub struct Aggregates {
     config: AggregateConfig,
     endpoints: FxHashMap<EndpointKey, EndpointStats>,
@@ -434,6 +468,11 @@ impl Aggregates {
             services: FxHashMap::default(),
             counters: AssemblyCounters::default(),
         }
+    }
+
+    /// The limits these aggregates were made with.
+    pub fn config(&self) -> &AggregateConfig {
+        &self.config
     }
 
     /// Notes per-service instrumentation facts of arriving spans (for the audit).
@@ -503,7 +542,7 @@ impl Aggregates {
             stats.calls += 1;
             stats.latency_us.record(ns_to_us(query.duration_ns()));
             stats.time_ns_total = stats.time_ns_total.saturating_add(query.duration_ns());
-            if stats.example_statement.is_empty() || query.duration_ns() > stats.example_ns {
+            if stats.better_example(query.duration_ns(), &query.statement) {
                 stats.example_ns = query.duration_ns();
                 stats.example_statement = clip(&query.statement, MAX_STATEMENT_BYTES);
             }
@@ -536,6 +575,92 @@ impl Aggregates {
         }
         self.query_overflow
             .get_or_insert_with(|| QueryStats::new(Arc::new(Fingerprint::opaque(OVERFLOW_QUERY)), Arc::from("")))
+    }
+
+    /// Adds everything `other` counted, exactly: the result is what one `Aggregates` would hold
+    /// had it recorded both inputs (up to the caps: endpoints past `max_endpoints` fold into the
+    /// overflow row, as they do live).
+    pub fn merge(&mut self, other: &Aggregates) {
+        let c = &mut self.counters;
+        let o = &other.counters;
+        c.spans_dropped += o.spans_dropped;
+        c.spans_duplicate += o.spans_duplicate;
+        c.traces_incomplete += o.traces_incomplete;
+        c.traces_evicted += o.traces_evicted;
+        c.requests += o.requests;
+        c.queries += o.queries;
+        for (key, stats) in &other.endpoints {
+            match self.endpoints.get_mut(key) {
+                Some(existing) => existing.merge(stats),
+                None => self.endpoint_stats(key).merge(stats),
+            }
+        }
+        if let Some(overflow) = &other.overflow {
+            self.overflow.get_or_insert_with(EndpointStats::new).merge(overflow);
+        }
+        for key in &other.folded {
+            if self.folded.len() < MAX_FOLDED_TRACKED {
+                self.folded.insert(key.clone());
+            } else if !self.folded.contains(key) {
+                self.folded_more += 1;
+            }
+        }
+        self.folded_more += other.folded_more;
+        for stats in other.queries.values() {
+            self.query_stats(&stats.fingerprint, &stats.db_system).merge(stats);
+        }
+        if let Some(overflow) = &other.query_overflow {
+            self.query_overflow
+                .get_or_insert_with(|| QueryStats::new(Arc::clone(&overflow.fingerprint), Arc::from("")))
+                .merge(overflow);
+        }
+        for (name, facts) in &other.services {
+            Self::facts_of(&mut self.services, name, &None).merge_facts(facts);
+        }
+    }
+
+    /// The lossless form of these aggregates, with the receivers' counters, for the report's
+    /// `aggregates` field.
+    pub fn to_state(&self, receivers: &Totals) -> AggregatesState {
+        let mut endpoints: Vec<(EndpointKey, EndpointStats)> =
+            self.endpoints.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut queries: Vec<QueryStats> = self.queries.values().cloned().collect();
+        queries.sort_by_key(|q| q.fingerprint.id);
+        let mut services: Vec<(Arc<str>, ServiceFacts)> =
+            self.services.iter().map(|(k, f)| (Arc::clone(k), f.clone())).collect();
+        services.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut folded: Vec<EndpointKey> = self.folded.iter().cloned().collect();
+        folded.sort();
+        AggregatesState {
+            version: STATE_VERSION,
+            receivers: receiver_counters(receivers),
+            counters: self.counters.clone(),
+            endpoints,
+            overflow: self.overflow.clone(),
+            folded,
+            folded_more: self.folded_more,
+            queries,
+            query_overflow: self.query_overflow.clone(),
+            services,
+        }
+    }
+
+    /// Rebuilds aggregates from their lossless form; also returns the receivers' counters.
+    pub fn from_state(config: AggregateConfig, state: AggregatesState) -> Result<(Aggregates, Totals), StateError> {
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version(state.version));
+        }
+        let mut aggregates = Aggregates::new(config);
+        aggregates.counters = state.counters;
+        aggregates.endpoints = state.endpoints.into_iter().collect();
+        aggregates.overflow = state.overflow;
+        aggregates.folded = state.folded.into_iter().collect();
+        aggregates.folded_more = state.folded_more;
+        aggregates.queries = state.queries.into_iter().map(|q| (q.fingerprint.id, q)).collect();
+        aggregates.query_overflow = state.query_overflow;
+        aggregates.services = state.services.into_iter().collect();
+        Ok((aggregates, state.receivers))
     }
 
     /// The immutable view. `totals` starts from the receivers' counters; `pending` is the
@@ -583,9 +708,72 @@ impl Aggregates {
             settings: SettingsSnapshot {
                 n_plus_one_min: self.config.n_plus_one_min,
                 grace_seconds: self.config.grace_seconds,
+                max_endpoints: self.config.max_endpoints as u64,
             },
+            aggregates: None,
+            window_seconds: None,
         }
     }
+}
+
+/// Version of [`AggregatesState`]; a report whose state has another version cannot be merged.
+pub const STATE_VERSION: u32 = 1;
+
+/// The aggregates in a lossless, serializable form (histograms included): what `apmtop merge`
+/// combines. Written into the report as its `aggregates` field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AggregatesState {
+    version: u32,
+    /// The receivers' counters (the `totals` that do not come from assembly).
+    receivers: Totals,
+    counters: AssemblyCounters,
+    endpoints: Vec<(EndpointKey, EndpointStats)>,
+    overflow: Option<EndpointStats>,
+    folded: Vec<EndpointKey>,
+    folded_more: u64,
+    queries: Vec<QueryStats>,
+    query_overflow: Option<QueryStats>,
+    services: Vec<(Arc<str>, ServiceFacts)>,
+}
+
+impl AggregatesState {
+    /// Reads the state from a report's `aggregates` value.
+    pub fn deserialize_value(value: &serde_json::Value) -> Result<AggregatesState, serde_json::Error> {
+        AggregatesState::deserialize(value)
+    }
+}
+
+/// Lossless aggregates that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Written by an apmtop with another state version.
+    #[error("its aggregates have version {0}, this apmtop reads version {STATE_VERSION}")]
+    Version(u32),
+}
+
+/// Only the receivers' counters of `totals` (the rest is recomputed from the aggregates).
+pub fn receiver_counters(totals: &Totals) -> Totals {
+    Totals {
+        spans_received: totals.spans_received,
+        spans_rejected: totals.spans_rejected,
+        spans_refused: totals.spans_refused,
+        trace_exports: totals.trace_exports,
+        metric_exports: totals.metric_exports,
+        log_exports: totals.log_exports,
+        exports_malformed: totals.exports_malformed,
+        ..Totals::default()
+    }
+}
+
+/// Adds the receivers' counters of `other` to `into`.
+pub fn add_receiver_counters(into: &mut Totals, other: &Totals) {
+    into.spans_received += other.spans_received;
+    into.spans_rejected += other.spans_rejected;
+    into.spans_refused += other.spans_refused;
+    into.trace_exports += other.trace_exports;
+    into.metric_exports += other.metric_exports;
+    into.log_exports += other.log_exports;
+    into.exports_malformed += other.exports_malformed;
 }
 
 fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {

@@ -19,7 +19,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::aggregate::{AggregateConfig, Aggregates};
+use crate::aggregate::window::Slices;
+use crate::aggregate::{self, AggregateConfig, Aggregates};
 use crate::analyze::Analyzer;
 use crate::assemble::{Assembler, AssemblyConfig, AssemblyOutput};
 use crate::cli::Settings;
@@ -45,6 +46,12 @@ pub struct Aggregator {
     assembler: Assembler,
     analyzer: Analyzer,
     aggregates: Aggregates,
+    /// The recent past in slices, for time windows.
+    slices: Slices,
+    /// The window the published snapshots show; `None` for all time.
+    window: Option<Duration>,
+    /// Receiver counters at the last clear, subtracted from the live ones.
+    baseline: Totals,
     stats: Arc<Stats>,
     published: watch::Sender<Arc<Snapshot>>,
     dirty: bool,
@@ -64,7 +71,10 @@ impl Aggregator {
         Aggregator {
             assembler: Assembler::new(assembly),
             analyzer: Analyzer::new(settings.n_plus_one_min, FINGERPRINT_CACHE),
+            slices: Slices::new(aggregate.clone()),
             aggregates: Aggregates::new(aggregate),
+            window: None,
+            baseline: Totals::default(),
             stats,
             published,
             dirty: true,
@@ -77,7 +87,7 @@ impl Aggregator {
         self.aggregates.observe_spans(&batch.spans);
         let mut out = AssemblyOutput::default();
         self.assembler.add_batch(batch.spans, now, &mut out);
-        self.take(out);
+        self.take(out, now);
         self.dirty = true;
     }
 
@@ -85,17 +95,17 @@ impl Aggregator {
     pub fn expire(&mut self, now: Instant) {
         let mut out = AssemblyOutput::default();
         self.assembler.expire(now, &mut out);
-        self.take(out);
+        self.take(out, now);
     }
 
     /// Closes every pending trace.
     pub fn flush(&mut self) {
         let mut out = AssemblyOutput::default();
         self.assembler.flush(&mut out);
-        self.take(out);
+        self.take(out, Instant::now());
     }
 
-    fn take(&mut self, mut out: AssemblyOutput) {
+    fn take(&mut self, mut out: AssemblyOutput, now: Instant) {
         if out.requests.is_empty()
             && out.dropped_spans == 0
             && out.duplicate_spans == 0
@@ -105,39 +115,98 @@ impl Aggregator {
             return;
         }
         self.aggregates.record_assembly(&out);
+        self.slices.record_assembly(&out, now);
         for request in out.requests.drain(..) {
             let analysis = self.analyzer.analyze(request);
             self.aggregates.record(&analysis);
+            self.slices.record(&analysis, now);
         }
         self.dirty = true;
     }
 
-    /// The current snapshot.
+    /// The current snapshot, all time.
     pub fn snapshot(&self) -> Snapshot {
-        let totals = Totals {
-            spans_received: Stats::get(&self.stats.spans_received),
-            spans_rejected: Stats::get(&self.stats.spans_rejected),
-            spans_refused: Stats::get(&self.stats.spans_refused),
-            trace_exports: Stats::get(&self.stats.trace_exports),
-            metric_exports: Stats::get(&self.stats.metric_exports),
-            log_exports: Stats::get(&self.stats.log_exports),
-            exports_malformed: Stats::get(&self.stats.exports_malformed),
-            ..Totals::default()
+        self.aggregates.snapshot(self.receiver_totals(), self.assembler.pending_traces() as u64)
+    }
+
+    /// The snapshot the dashboard shows: all time, or the chosen window (whose audit is still
+    /// the all-time one: instrumentation gaps do not expire).
+    fn displayed_snapshot(&self) -> Snapshot {
+        let Some(window) = self.window else {
+            return self.snapshot();
         };
-        self.aggregates.snapshot(totals, self.assembler.pending_traces() as u64)
+        let mut shown = self
+            .slices
+            .merged(window, Instant::now())
+            .snapshot(aggregate::receiver_counters(&self.receiver_totals()), self.assembler.pending_traces() as u64);
+        shown.audit = self.snapshot().audit;
+        shown.window_seconds = Some(window.as_secs_f64());
+        shown
+    }
+
+    /// Shows the last `window` in published snapshots, or all time with `None`.
+    pub fn set_window(&mut self, window: Option<Duration>) {
+        self.window = window;
+        self.dirty = true;
+    }
+
+    /// Forgets every statistic (for a clean before/after); traces being assembled are kept.
+    pub fn clear(&mut self) {
+        let config = self.aggregates.config().clone();
+        self.aggregates = Aggregates::new(config.clone());
+        self.slices = Slices::new(config);
+        self.baseline = Totals::default();
+        self.baseline = self.receiver_totals();
+        self.dirty = true;
+    }
+
+    /// The current snapshot with the lossless aggregates attached, for report files.
+    pub fn report_snapshot(&self) -> Snapshot {
+        let mut snapshot = self.snapshot();
+        match serde_json::to_value(self.aggregates.to_state(&self.receiver_totals())) {
+            Ok(state) => snapshot.aggregates = Some(Arc::new(state)),
+            Err(error) => tracing::warn!(%error, "the report will carry no aggregates"),
+        }
+        snapshot
+    }
+
+    fn receiver_totals(&self) -> Totals {
+        let since = |counter: &std::sync::atomic::AtomicU64, base: u64| Stats::get(counter).saturating_sub(base);
+        let b = &self.baseline;
+        Totals {
+            spans_received: since(&self.stats.spans_received, b.spans_received),
+            spans_rejected: since(&self.stats.spans_rejected, b.spans_rejected),
+            spans_refused: since(&self.stats.spans_refused, b.spans_refused),
+            trace_exports: since(&self.stats.trace_exports, b.trace_exports),
+            metric_exports: since(&self.stats.metric_exports, b.metric_exports),
+            log_exports: since(&self.stats.log_exports, b.log_exports),
+            exports_malformed: since(&self.stats.exports_malformed, b.exports_malformed),
+            ..Totals::default()
+        }
     }
 
     fn publish(&mut self) {
-        self.published.send_replace(Arc::new(self.snapshot()));
+        self.published.send_replace(Arc::new(self.displayed_snapshot()));
         self.dirty = false;
         self.last_publish = Instant::now();
     }
 
     /// Runs until `stop` fires (or every sender is gone), then drains the channel, closes every
-    /// pending trace and returns the final snapshot.
-    pub async fn run(mut self, mut batches: mpsc::Receiver<Ingested>, mut stop: oneshot::Receiver<()>) -> Snapshot {
+    /// pending trace and returns the final snapshot (with its aggregates, for the report).
+    ///
+    /// With `reports`, a full report snapshot is sent there every `every` (the writer task may
+    /// be busy: then that one is skipped, never queued).
+    pub async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Ingested>,
+        mut stop: oneshot::Receiver<()>,
+        reports: Option<(Duration, mpsc::Sender<Snapshot>)>,
+    ) -> Snapshot {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let report_every = reports.as_ref().map_or(Duration::from_secs(3600), |(every, _)| *every);
+        let mut report_tick = tokio::time::interval_at(tokio::time::Instant::now() + report_every, report_every);
+        report_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopping = false;
         self.publish();
         loop {
@@ -147,6 +216,11 @@ impl Aggregator {
                     // Closing lets recv() return what is queued, then None.
                     batches.close();
                     stopping = true;
+                }
+                _ = report_tick.tick(), if reports.is_some() => {
+                    if let Some((_, sender)) = &reports {
+                        let _ = sender.try_send(self.report_snapshot());
+                    }
                 }
                 _ = tick.tick() => {
                     self.expire(Instant::now());
@@ -162,7 +236,7 @@ impl Aggregator {
         }
         self.flush();
         self.publish();
-        self.snapshot()
+        self.report_snapshot()
     }
 }
 
@@ -218,12 +292,17 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
 
     let (published, snapshots) = watch::channel(Arc::new(Snapshot::default()));
     let (aggregator_stop, stop) = oneshot::channel();
-    let aggregator = tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop));
-
     let mut background = Vec::new();
-    if let (Some(path), Some(every)) = (settings.report.clone(), settings.report_every) {
-        background.push(tokio::spawn(write_periodically(path, every, snapshots.clone())));
-    }
+    let reports = match (settings.report.clone(), settings.report_every) {
+        (Some(path), Some(every)) => {
+            let (sender, receiver) = mpsc::channel(1);
+            background.push(tokio::spawn(write_periodically(path, receiver)));
+            Some((every, sender))
+        }
+        _ => None,
+    };
+    let aggregator = tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop, reports));
+
     if settings.headless && !settings.quiet {
         background.push(tokio::spawn(print_progress(snapshots.clone())));
     }
@@ -251,13 +330,9 @@ impl Running {
     }
 }
 
-async fn write_periodically(path: std::path::PathBuf, every: Duration, snapshots: watch::Receiver<Arc<Snapshot>>) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let snapshot = Arc::clone(&snapshots.borrow());
+/// Writes each report snapshot the aggregator sends (every `--report-every`).
+async fn write_periodically(path: std::path::PathBuf, mut snapshots: mpsc::Receiver<Snapshot>) {
+    while let Some(snapshot) = snapshots.recv().await {
         let path = path.clone();
         let written = tokio::task::spawn_blocking(move || report::write_json(&path, &snapshot)).await;
         match written {
@@ -299,4 +374,49 @@ pub fn progress_line(snapshot: &Snapshot) -> String {
         line.push_str(&format!(", {} spans dropped, {} refused", t.spans_dropped, t.spans_refused));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::test_support::{query, root};
+
+    fn aggregator() -> (Aggregator, watch::Receiver<Arc<Snapshot>>) {
+        let (published, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        (Aggregator::new(&Settings::default(), Arc::default(), published), snapshots)
+    }
+
+    fn one_request(aggregator: &mut Aggregator) {
+        let spans = vec![root(), query(2, 1, "SELECT * FROM book", 1)];
+        aggregator.handle_batch(SpanBatch { spans }, Instant::now());
+        aggregator.flush();
+    }
+
+    #[test]
+    fn clear_forgets_statistics_and_windows_show_recent_requests() {
+        let (mut aggregator, snapshots) = aggregator();
+        one_request(&mut aggregator);
+        aggregator.set_window(Some(Duration::from_secs(60)));
+        aggregator.publish();
+        let shown = snapshots.borrow().clone();
+        assert_eq!(shown.totals.requests, 1);
+        assert_eq!(shown.window_seconds, Some(60.0));
+        assert_eq!(shown.endpoints.len(), 1);
+
+        aggregator.clear();
+        aggregator.set_window(None);
+        aggregator.publish();
+        assert_eq!(snapshots.borrow().totals.requests, 0);
+        assert!(snapshots.borrow().endpoints.is_empty());
+        assert_eq!(aggregator.report_snapshot().totals.requests, 0);
+    }
+
+    #[test]
+    fn report_snapshots_carry_their_aggregates() {
+        let (mut aggregator, _snapshots) = aggregator();
+        one_request(&mut aggregator);
+        let report = aggregator.report_snapshot();
+        assert!(report.aggregates.is_some());
+        assert!(aggregator.snapshot().aggregates.is_none());
+    }
 }

@@ -1,8 +1,10 @@
-//! Writes a [`Snapshot`] to a file. One module per format (`json` now); all writes are atomic:
+//! Writes a [`Snapshot`] to a file. One module per format (`json`, ...), and `merge`, which
+//! combines reports exactly. All writes are atomic:
 //! the report goes to a temporary file in the same directory, is flushed to disk, then renamed
 //! over the target, so a reader never sees half a report and a failed write leaves the old file.
 
 pub mod json;
+pub mod merge;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

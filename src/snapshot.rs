@@ -26,6 +26,14 @@ pub struct Snapshot {
     pub findings: Vec<FindingSnapshot>,
     /// Settings that shaped the analysis.
     pub settings: SettingsSnapshot,
+    /// The aggregates themselves, lossless (serialized hdrhistograms, exact sums): what
+    /// `apmtop merge` combines. Present in reports written with `--report`; absent from live
+    /// dashboard snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregates: Option<std::sync::Arc<serde_json::Value>>,
+    /// The time window the figures cover, seconds; absent for all time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<f64>,
 }
 
 /// Pipeline counters.
@@ -302,4 +310,7 @@ pub struct SettingsSnapshot {
     pub n_plus_one_min: u32,
     /// Request assembly grace period, seconds.
     pub grace_seconds: f64,
+    /// Most endpoints tracked before the rest fold into the overflow row (0 in reports written
+    /// before this field existed).
+    pub max_endpoints: u64,
 }

@@ -11,7 +11,7 @@ use crate::model::{Span, SpanKind};
 use crate::snapshot::{AuditEntry, Totals};
 
 /// Counts gathered from the spans of one service within one batch.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpanFacts {
     spans: u64,
     server_spans: u64,
@@ -40,7 +40,7 @@ impl SpanFacts {
 }
 
 /// Everything known about one service's instrumentation.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceFacts {
     language: Option<Arc<str>>,
     spans: SpanFacts,
@@ -56,6 +56,17 @@ impl ServiceFacts {
     /// Facts of a service not seen before.
     pub fn new(language: Option<Arc<str>>) -> Self {
         ServiceFacts { language, ..Default::default() }
+    }
+
+    /// Adds everything known about the same service from elsewhere (another window, instance).
+    pub fn merge_facts(&mut self, other: &ServiceFacts) {
+        if self.language.is_none() {
+            self.language = other.language.clone();
+        }
+        self.merge(&other.spans);
+        self.requests += other.requests;
+        self.orphan_spans += other.orphan_spans;
+        self.queries_outside_requests += other.queries_outside_requests;
     }
 
     /// Adds a batch's counts.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::model::Span;
 
 /// Identity of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct EndpointKey {
     /// `service.name` of the root span's resource.
     pub service: Arc<str>,

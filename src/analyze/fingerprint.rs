@@ -29,7 +29,7 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use cache::FingerprintCache;
 
 /// Result of fingerprinting one statement text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     /// Stable 64-bit id: xxh3_64 of the normalized text (same across runs and machines).
     ///

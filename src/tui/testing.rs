@@ -161,7 +161,9 @@ pub fn sample_snapshot() -> Snapshot {
                 .to_string(),
         }],
         findings: Vec::new(),
-        settings: SettingsSnapshot { n_plus_one_min: 5, grace_seconds: 2.0 },
+        settings: SettingsSnapshot { n_plus_one_min: 5, grace_seconds: 2.0, max_endpoints: 500 },
+        aggregates: None,
+        window_seconds: None,
     }
 }
 

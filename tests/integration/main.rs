@@ -10,6 +10,7 @@ mod app_process;
 mod cli;
 mod django_app;
 mod drivers;
+mod merge;
 mod node_app;
 mod otlp_payloads;
 mod receive;
