@@ -17,7 +17,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::analyze::fingerprint::Fingerprint;
 use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
-use crate::model::Span;
+use crate::model::{ExportOrigin, Span};
 use crate::snapshot::{
     Bucket, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
     SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
@@ -457,6 +457,21 @@ impl Aggregates {
         }
     }
 
+    /// Counts one export per service it held spans of, with its protocol and SDK (call after
+    /// [`Aggregates::observe_spans`] on the same batch).
+    pub fn observe_export(&mut self, origin: &ExportOrigin, spans: &[Span]) {
+        let mut seen: Vec<&Arc<str>> = Vec::new();
+        for span in spans {
+            let name = &span.service.name;
+            if seen.iter().any(|s| Arc::ptr_eq(s, name) || s == &name) {
+                continue;
+            }
+            seen.push(name);
+            let sdk = origin.sdks.iter().find(|sdk| sdk.service == *name);
+            Self::facts_of(&mut self.services, name, &span.service.language).add_export(origin.protocol, sdk);
+        }
+    }
+
     fn service_facts(&mut self, name: &Arc<str>, span: &Span) -> &mut ServiceFacts {
         Self::facts_of(&mut self.services, name, &span.service.language)
     }
@@ -573,6 +588,7 @@ impl Aggregates {
         });
 
         let audit = audit::audit(&self.services, &totals);
+        let services = audit::services(&self.services);
         Snapshot {
             generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             totals,
@@ -584,6 +600,7 @@ impl Aggregates {
                 n_plus_one_min: self.config.n_plus_one_min,
                 grace_seconds: self.config.grace_seconds,
             },
+            services,
         }
     }
 }

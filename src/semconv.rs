@@ -14,6 +14,10 @@ use crate::model::{DbAttrs, HttpAttrs};
 pub const SERVICE_NAME: &str = "service.name";
 /// Resource attribute: the SDK language.
 pub const SDK_LANGUAGE: &str = "telemetry.sdk.language";
+/// Resource attribute: the SDK name.
+pub const SDK_NAME: &str = "telemetry.sdk.name";
+/// Resource attribute: the SDK version.
+pub const SDK_VERSION: &str = "telemetry.sdk.version";
 /// Service name when the resource has none (as the SDKs name it).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Span, SpanKind};
-use crate::snapshot::{AuditEntry, Totals};
+use crate::model::{Protocol, SdkInfo, Span, SpanKind};
+use crate::snapshot::{AuditEntry, ProtocolSnapshot, ServiceSnapshot, Totals};
 
 /// Counts gathered from the spans of one service within one batch.
 #[derive(Debug, Default, Clone)]
@@ -43,6 +43,10 @@ impl SpanFacts {
 #[derive(Debug, Default)]
 pub struct ServiceFacts {
     language: Option<Arc<str>>,
+    /// `telemetry.sdk.name` and `telemetry.sdk.version` of its latest export.
+    sdk: (Arc<str>, Arc<str>),
+    /// Exports per protocol; a handful of entries at most.
+    protocols: Vec<(Protocol, u64)>,
     spans: SpanFacts,
     /// Requests assembled for it.
     pub requests: u64,
@@ -56,6 +60,43 @@ impl ServiceFacts {
     /// Facts of a service not seen before.
     pub fn new(language: Option<Arc<str>>) -> Self {
         ServiceFacts { language, ..Default::default() }
+    }
+
+    /// Counts one export that held spans of this service.
+    pub fn add_export(&mut self, protocol: Option<Protocol>, sdk: Option<&SdkInfo>) {
+        if let Some(sdk) = sdk {
+            self.sdk = (Arc::clone(&sdk.name), Arc::clone(&sdk.version));
+        }
+        let Some(protocol) = protocol else { return };
+        match self.protocols.iter_mut().find(|(p, _)| *p == protocol) {
+            Some((_, exports)) => *exports += 1,
+            None => self.protocols.push((protocol, 1)),
+        }
+    }
+
+    /// The service as the report's `services` section shows it.
+    pub fn snapshot(&self, name: &str) -> ServiceSnapshot {
+        let mut protocols: Vec<ProtocolSnapshot> = self
+            .protocols
+            .iter()
+            .map(|(p, exports)| ProtocolSnapshot {
+                protocol: p.transport.name().to_string(),
+                compression: p.compression.name().to_string(),
+                exports: *exports,
+            })
+            .collect();
+        protocols.sort_by(|a, b| {
+            b.exports.cmp(&a.exports).then_with(|| (&a.protocol, &a.compression).cmp(&(&b.protocol, &b.compression)))
+        });
+        ServiceSnapshot {
+            name: name.to_string(),
+            language: self.language.as_deref().unwrap_or_default().to_string(),
+            sdk_name: self.sdk.0.to_string(),
+            sdk_version: self.sdk.1.to_string(),
+            protocols,
+            spans: self.spans.spans,
+            requests: self.requests,
+        }
     }
 
     /// Adds a batch's counts.
@@ -136,6 +177,13 @@ fn count(n: u64, one: &str, many: &str) -> String {
 
 fn entry(service: &str, code: &str, problem: String, fix: String) -> AuditEntry {
     AuditEntry { service: service.to_string(), code: code.to_string(), problem, fix }
+}
+
+/// The `services` section: every service, sorted by name.
+pub fn services(services: &FxHashMap<Arc<str>, ServiceFacts>) -> Vec<ServiceSnapshot> {
+    let mut out: Vec<ServiceSnapshot> = services.iter().map(|(name, facts)| facts.snapshot(name)).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// The audit entries for these services and totals, in a stable order.
