@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span as OtlpSpan, status::StatusCode};
 use rustc_hash::FxHashMap;
 
-use crate::model::{SdkInfo, Service, Span, SpanBatch, SpanId, SpanKind, TraceId};
+use crate::model::{DbAttrs, SdkInfo, Service, Span, SpanBatch, SpanId, SpanKind, TraceId};
 use crate::semconv;
 
 /// Span flags bits 8 and 9: "is remote" is known, and the parent is remote.
@@ -126,7 +126,11 @@ fn convert_span(mut span: OtlpSpan, service: &Arc<Service>, intern: &mut impl Fn
     let trace_id = trace_id(&span.trace_id)?;
     let span_id = span_id(&span.span_id)?;
     let parent_span_id = span_id_or_none(&span.parent_span_id);
-    let attrs = semconv::read_span_attributes(&mut span.attributes, intern);
+    let mut attrs = semconv::read_span_attributes(&mut span.attributes, intern);
+    if attrs.db.is_none() && semconv::is_go_database_sql_span(&span.name) {
+        // otelsql without `db.system` and without text: a connection or driver span.
+        attrs.db = Some(Box::new(DbAttrs { system: intern(""), ..DbAttrs::default() }));
+    }
     let is_error = span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32);
     let start_ns = span.start_time_unix_nano;
     Some(Span {
@@ -254,6 +258,24 @@ mod tests {
             Some(Resource { attributes: vec![kv("service.name", &"é".repeat(1000))], ..Default::default() });
         let out = convert_export(req);
         assert!(out.batch.spans[0].service.name.len() <= MAX_SERVICE_NAME_BYTES);
+    }
+
+    #[test]
+    fn go_database_sql_spans_without_db_system_are_db_spans() {
+        let mut query = span(1, 2);
+        query.name = "sql.conn.query".into();
+        query.attributes = vec![kv("db.query.text", "SELECT 1")];
+        let mut rows = span(1, 3);
+        rows.name = "sql.rows".into();
+        let mut prepare = span(1, 4);
+        prepare.name = "sql.conn.prepare".into();
+        let mut other = span(1, 5);
+        other.name = "render".into();
+        let out = convert_export(request(vec![query, rows, prepare, other]));
+        let spans = &out.batch.spans;
+        assert!(spans[0].is_query());
+        assert!(spans[1].is_db_without_statement() && spans[2].is_db_without_statement());
+        assert!(spans[3].db.is_none());
     }
 
     #[test]
