@@ -502,6 +502,11 @@ impl Aggregates {
         for (service, queries) in &out.queries_outside_requests {
             Self::facts_of(&mut self.services, &service.name, &service.language).queries_outside_requests += queries;
         }
+        for skew in &out.clock_skew {
+            let child = &skew.child_service;
+            Self::facts_of(&mut self.services, &child.name, &child.language)
+                .add_clock_skew(&skew.parent_service.name, skew.offset_ns);
+        }
     }
 
     /// Adds one analyzed request.

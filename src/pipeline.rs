@@ -104,6 +104,7 @@ impl Aggregator {
             && out.duplicate_spans == 0
             && out.orphans.is_empty()
             && out.late_spans == 0
+            && out.clock_skew.is_empty()
         {
             return;
         }

@@ -8,6 +8,7 @@
 
 mod app_process;
 mod cli;
+mod clock_skew;
 mod django_app;
 mod drivers;
 mod node_app;
