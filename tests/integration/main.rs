@@ -15,5 +15,6 @@ mod node_app;
 mod otlp_payloads;
 mod receive;
 mod record_replay;
+mod sqlalchemy_twins;
 mod support;
 mod tui;
