@@ -105,6 +105,7 @@ impl Aggregator {
             && out.orphans.is_empty()
             && out.late_spans == 0
             && out.clock_skew.is_empty()
+            && out.queries_outside_requests.is_empty()
         {
             return;
         }

@@ -201,3 +201,28 @@ fn replay_to_an_unreachable_endpoint_exits_1() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot reach the OTLP/gRPC endpoint"), "{stderr}");
 }
+
+/// The capture shipped in `assets/`: the real Django test app (`tests/apps/django_app`) exporting
+/// over gRPC while serving `/books/` and `/books/fixed/` twice each, `/authors/nested/`,
+/// `/duplicates/` and `/health/` once.
+const DJANGO_CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/django_books.apmcap");
+
+#[test]
+fn the_shipped_django_capture_replays_to_its_n_plus_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = replay_file(Path::new(DJANGO_CAPTURE), &dir.path().join("r.json"));
+    assert_eq!(report["totals"]["requests"], 7);
+    let books = support::endpoint(&report, "GET", "/books/").expect("GET /books/");
+    assert_eq!(books["requests"], 2);
+    let offenders = support::items(books, "n_plus_one", "GET /books/");
+    assert_eq!(offenders.len(), 1, "{books:#}");
+    assert_eq!(offenders[0]["tables"], serde_json::json!(["library_author"]));
+    assert_eq!(offenders[0]["repeats"]["max"], 13, "one author lookup per book");
+    assert_eq!(offenders[0]["requests_affected"], 2);
+    let fixed = support::endpoint(&report, "GET", "/books/fixed/").expect("GET /books/fixed/");
+    assert!(support::items(fixed, "n_plus_one", "fixed").is_empty(), "{fixed:#}");
+    assert_eq!(protocols(service(&report, "django-app")), [("grpc".to_string(), "none".to_string(), 1)]);
+    // Django's start-up query (its migration check) is in the capture too, outside any request.
+    let codes: Vec<&Value> = support::items(&report, "audit", "report").iter().map(|e| &e["code"]).collect();
+    assert_eq!(codes, ["queries_outside_requests"], "{:#}", report["audit"]);
+}
