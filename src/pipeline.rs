@@ -274,7 +274,13 @@ impl Running {
             let summary = task.finish().await;
             match summary.error {
                 Some(error) => eprintln!("apmtop: recording to {} stopped: {error}", path.display()),
-                None if !quiet => eprintln!("apmtop: recorded {} exports to {}", summary.recorded, path.display()),
+                None if !quiet || summary.dropped > 0 => {
+                    let dropped = match summary.dropped {
+                        0 => String::new(),
+                        n => format!(" ({n} dropped: the disk could not keep up)"),
+                    };
+                    eprintln!("apmtop: recorded {} exports to {}{dropped}", summary.recorded, path.display());
+                }
                 None => {}
             }
         }

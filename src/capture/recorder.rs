@@ -79,6 +79,8 @@ impl Recorder {
 pub struct RecordSummary {
     /// Records written.
     pub recorded: u64,
+    /// Records dropped because the writer was behind.
+    pub dropped: u64,
     /// The first write error, after which nothing more was written.
     pub error: Option<String>,
 }
@@ -86,6 +88,7 @@ pub struct RecordSummary {
 /// The running writer.
 pub struct RecorderTask {
     stop: mpsc::Sender<Message>,
+    stats: Arc<Stats>,
     join: tokio::task::JoinHandle<RecordSummary>,
 }
 
@@ -93,10 +96,14 @@ impl RecorderTask {
     /// Lets the writer finish what is queued, flushes the file and returns what it did.
     pub async fn finish(self) -> RecordSummary {
         let _ = self.stop.send(Message::Stop).await;
-        match self.join.await {
+        let mut summary = match self.join.await {
             Ok(summary) => summary,
-            Err(error) => RecordSummary { recorded: 0, error: Some(format!("the capture writer failed: {error}")) },
-        }
+            Err(error) => {
+                RecordSummary { error: Some(format!("the capture writer failed: {error}")), ..Default::default() }
+            }
+        };
+        summary.dropped = Stats::get(&self.stats.capture_records_dropped);
+        summary
     }
 }
 
@@ -106,9 +113,9 @@ pub fn start(path: &Path, stats: Arc<Stats>) -> Result<(Recorder, RecorderTask),
     let file = open(path)?;
     let (tx, rx) = mpsc::channel(QUEUE_RECORDS);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let recorder = Recorder { tx: tx.clone(), queued_bytes: Arc::clone(&queued_bytes), stats };
+    let recorder = Recorder { tx: tx.clone(), queued_bytes: Arc::clone(&queued_bytes), stats: Arc::clone(&stats) };
     let join = tokio::task::spawn_blocking(move || write_all(file, rx, &queued_bytes));
-    Ok((recorder, RecorderTask { stop: tx, join }))
+    Ok((recorder, RecorderTask { stop: tx, stats, join }))
 }
 
 fn open(path: &Path) -> Result<File, RecordError> {
@@ -190,7 +197,7 @@ mod tests {
         for n in [1, 2] {
             let (recorder, task) = start(&path, Arc::new(Stats::default())).expect("start");
             recorder.record(record(n));
-            assert_eq!(task.finish().await, RecordSummary { recorded: 1, error: None });
+            assert_eq!(task.finish().await, RecordSummary { recorded: 1, dropped: 0, error: None });
         }
         let bytes = std::fs::read(&path).expect("read");
         assert_eq!(read_all(&bytes).expect("valid"), vec![record(1), record(2)]);

@@ -65,21 +65,12 @@ async fn replay(args: &ReplayArgs) -> Outcome {
     let mut reader = open(&args.capture)?;
     let capture_error = |error| capture_error(&args.capture, error);
     let mut client = connect(&args.endpoint).await?;
-    let pace = if args.max { None } else { Some(args.speed) };
+    let mut pacer = (!args.max).then(|| Pacer::new(args.speed));
     let mut progress = Progress::new(&args.capture);
     let started = Instant::now();
-    let mut first_ns = None;
-    let mut behind = Duration::ZERO;
     while let Some(record) = reader.next_record().map_err(capture_error)? {
-        if let Some(speed) = pace {
-            let first = *first_ns.get_or_insert(record.arrival_unix_ns);
-            let offset = Duration::from_nanos(record.arrival_unix_ns.saturating_sub(first)).div_f64(speed);
-            let due = started + offset.saturating_sub(behind);
-            let wait = due.saturating_duration_since(Instant::now());
-            if wait > MAX_PAUSE {
-                behind += wait - MAX_PAUSE;
-            }
-            tokio::time::sleep(wait.min(MAX_PAUSE)).await;
+        if let Some(pacer) = &mut pacer {
+            tokio::time::sleep(pacer.wait(record.arrival_unix_ns, started.elapsed())).await;
         }
         let request = match receive::parse_record(&record) {
             Ok(request) => request,
@@ -103,6 +94,33 @@ async fn replay(args: &ReplayArgs) -> Outcome {
     }
     progress.done(&args.endpoint);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The recording's pacing, scaled: each record is due at its offset from the first one divided
+/// by the speed, less the idle time skipped so far (no pause is longer than [`MAX_PAUSE`]).
+struct Pacer {
+    speed: f64,
+    first_ns: Option<u64>,
+    skipped: Duration,
+}
+
+impl Pacer {
+    fn new(speed: f64) -> Self {
+        Pacer { speed, first_ns: None, skipped: Duration::ZERO }
+    }
+
+    /// How long to wait before sending a record that arrived at `arrival_ns`, `elapsed` into
+    /// the replay.
+    fn wait(&mut self, arrival_ns: u64, elapsed: Duration) -> Duration {
+        let first = *self.first_ns.get_or_insert(arrival_ns);
+        let due = Duration::from_nanos(arrival_ns.saturating_sub(first)).div_f64(self.speed);
+        let wait = due.saturating_sub(self.skipped).saturating_sub(elapsed);
+        if wait > MAX_PAUSE {
+            self.skipped += wait - MAX_PAUSE;
+            return MAX_PAUSE;
+        }
+        wait
+    }
 }
 
 async fn connect(endpoint: &str) -> Result<TraceServiceClient<Channel>, CommandError> {
@@ -166,5 +184,31 @@ impl Progress {
         }
         let skipped = if self.skipped > 0 { format!(", {} skipped (malformed)", self.skipped) } else { String::new() };
         eprintln!("apmtop: replayed {} exports from {} to {endpoint}{skipped}", self.sent, self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn pacing_follows_the_recording_scaled_by_speed() {
+        let mut pacer = Pacer::new(2.0);
+        assert_eq!(pacer.wait(100 * S, Duration::ZERO), Duration::ZERO);
+        assert_eq!(pacer.wait(101 * S, Duration::ZERO), Duration::from_millis(500));
+        // Sending took time: only what is left is waited.
+        assert_eq!(pacer.wait(102 * S, Duration::from_millis(800)), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn long_idle_gaps_are_cut_to_the_longest_pause() {
+        let mut pacer = Pacer::new(1.0);
+        pacer.wait(0, Duration::ZERO);
+        assert_eq!(pacer.wait(3_600 * S, Duration::ZERO), MAX_PAUSE);
+        // The next record keeps its spacing after the cut gap.
+        let after = pacer.wait(3_601 * S, MAX_PAUSE);
+        assert_eq!(after, Duration::from_secs(1));
     }
 }
