@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyze::fingerprint::Fingerprint;
 use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
-use crate::model::Span;
+use crate::model::{ExportOrigin, Span};
 use crate::snapshot::{
     DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
     SlowRequest, Snapshot, Totals,
@@ -183,7 +183,9 @@ struct EndpointStats {
     latency_ns_total: u64,
     db_time_ns_total: u64,
     connection_spans: u64,
+    #[serde(serialize_with = "sorted_map")]
     n_plus_one: FxHashMap<u64, NPlusOneStats>,
+    #[serde(serialize_with = "sorted_map")]
     duplicates: FxHashMap<u64, DuplicateStats>,
     /// Slowest first.
     slowest: Vec<SlowRequest>,
@@ -381,8 +383,24 @@ struct QueryStats {
     calls: u64,
     latency_us: Distribution,
     time_ns_total: u64,
+    #[serde(serialize_with = "sorted")]
     endpoints: FxHashSet<EndpointKey>,
     more_endpoints: bool,
+}
+
+/// Serializes a map in key order, so equal aggregates always serialize the same.
+fn sorted_map<S: serde::Serializer, K: Ord + Serialize, V: Serialize>(
+    map: &FxHashMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.iter().collect::<std::collections::BTreeMap<_, _>>())
+}
+
+/// Serializes a set in sorted order, so equal aggregates always serialize the same.
+fn sorted<S: serde::Serializer, T: Ord + Serialize>(set: &FxHashSet<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut items: Vec<&T> = set.iter().collect();
+    items.sort();
+    serializer.collect_seq(items)
 }
 
 impl QueryStats {
@@ -496,6 +514,21 @@ impl Aggregates {
         }
     }
 
+    /// Counts one export per service it held spans of, with its protocol and SDK (call after
+    /// [`Aggregates::observe_spans`] on the same batch).
+    pub fn observe_export(&mut self, origin: &ExportOrigin, spans: &[Span]) {
+        let mut seen: Vec<&Arc<str>> = Vec::new();
+        for span in spans {
+            let name = &span.service.name;
+            if seen.iter().any(|s| Arc::ptr_eq(s, name) || s == &name) {
+                continue;
+            }
+            seen.push(name);
+            let sdk = origin.sdks.iter().find(|sdk| sdk.service == *name);
+            Self::facts_of(&mut self.services, name, &span.service.language).add_export(origin.protocol, sdk);
+        }
+    }
+
     fn service_facts(&mut self, name: &Arc<str>, span: &Span) -> &mut ServiceFacts {
         Self::facts_of(&mut self.services, name, &span.service.language)
     }
@@ -525,6 +558,11 @@ impl Aggregates {
         }
         for (service, queries) in &out.queries_outside_requests {
             Self::facts_of(&mut self.services, &service.name, &service.language).queries_outside_requests += queries;
+        }
+        for skew in &out.clock_skew {
+            let child = &skew.child_service;
+            Self::facts_of(&mut self.services, &child.name, &child.language)
+                .add_clock_skew(&skew.parent_service.name, skew.offset_ns);
         }
     }
 
@@ -698,6 +736,7 @@ impl Aggregates {
         });
 
         let audit = audit::audit(&self.services, &totals);
+        let services = audit::services(&self.services);
         Snapshot {
             generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             totals,
@@ -712,6 +751,7 @@ impl Aggregates {
             },
             aggregates: None,
             window_seconds: None,
+            services,
         }
     }
 }
@@ -761,6 +801,7 @@ pub fn receiver_counters(totals: &Totals) -> Totals {
         metric_exports: totals.metric_exports,
         log_exports: totals.log_exports,
         exports_malformed: totals.exports_malformed,
+        capture_records_dropped: totals.capture_records_dropped,
         ..Totals::default()
     }
 }
@@ -774,6 +815,7 @@ pub fn add_receiver_counters(into: &mut Totals, other: &Totals) {
     into.metric_exports += other.metric_exports;
     into.log_exports += other.log_exports;
     into.exports_malformed += other.exports_malformed;
+    into.capture_records_dropped += other.capture_records_dropped;
 }
 
 fn query_snapshot(stats: &QueryStats) -> QuerySnapshot {

@@ -13,6 +13,8 @@
 //! pending spans and spans per trace keep memory flat: the oldest traces are closed early, and
 //! spans past the per-trace cap are dropped and counted.
 
+pub mod skew;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +72,8 @@ pub struct AssemblyOutput {
     pub evicted_traces: u64,
     /// DB spans found outside any request (startup queries, scripts), per service.
     pub queries_outside_requests: Vec<(Arc<Service>, u64)>,
+    /// Parent/child pairs across services whose timing shows the clocks disagree.
+    pub clock_skew: Vec<skew::ClockSkew>,
 }
 
 struct PendingTrace {
@@ -271,6 +275,13 @@ fn without_duplicate_spans(spans: Vec<Span>, out: &mut AssemblyOutput) -> Vec<Sp
 fn split_into_requests(spans: Vec<Span>, was_closed_before: bool, out: &mut AssemblyOutput) {
     let spans = without_duplicate_spans(spans, out);
     let index: FxHashMap<SpanId, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id, i)).collect();
+    for span in spans.iter().filter(|s| s.kind == SpanKind::Server) {
+        if let Some(&parent) = span.parent_span_id.as_ref().and_then(|p| index.get(p))
+            && let Some(found) = skew::pair_skew(&spans[parent], span)
+        {
+            out.clock_skew.push(found);
+        }
+    }
     let mut owner = vec![Owner::Unknown; spans.len()];
     let mut roots: Vec<usize> = Vec::new();
     for (i, span) in spans.iter().enumerate() {

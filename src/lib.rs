@@ -13,6 +13,7 @@
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
+//! - [`capture`]: capture files of received exports (`--record`, `--replay`, `apmtop replay`).
 //! - [`receive`]: OTLP/gRPC and OTLP/HTTP receivers, decode, backpressure.
 //! - [`assemble`]: pending traces, grace period, bounds -> requests.
 //! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
@@ -25,6 +26,7 @@
 pub mod aggregate;
 pub mod analyze;
 pub mod assemble;
+pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod model;

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     if !settings.headless
+        && settings.replay.is_none()
         && let Err(message) = tui::check_terminal()
     {
         eprintln!("apmtop: error: {message}");
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(capture) = settings.replay.clone() {
+        return runtime.block_on(replay_capture(settings, capture));
+    }
     match runtime.block_on(run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -142,6 +146,42 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     dashboard
+}
+
+/// `--replay FILE`: processes a capture without listening and writes the report.
+async fn replay_capture(settings: Settings, capture: std::path::PathBuf) -> ExitCode {
+    let (snapshot, counts) = match pipeline::replay::run(&settings, &capture).await {
+        Ok(done) => done,
+        Err(error) => {
+            eprintln!("apmtop: error: {error}");
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    if !settings.quiet {
+        eprintln!(
+            "apmtop: replayed {} exports from {}: {}",
+            counts.records,
+            capture.display(),
+            pipeline::progress_line(&snapshot)
+        );
+    }
+    if let Some(path) = settings.report.clone() {
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || report::write_json(&target, &snapshot)).await;
+        let failure = match written {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(format!("the report task failed: {error}")),
+        };
+        if let Some(message) = failure {
+            eprintln!("apmtop: error: {message}");
+            return ExitCode::from(1);
+        }
+        if !settings.quiet {
+            eprintln!("apmtop: report written to {}", path.display());
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// SIGINT and SIGTERM, registered once at start-up.

@@ -181,6 +181,83 @@ impl Span {
 pub struct SpanBatch {
     /// The valid spans of the export call.
     pub spans: Vec<Span>,
+    /// How the export arrived and which SDKs sent it.
+    pub origin: ExportOrigin,
+}
+
+/// The OTLP transport and encoding an export arrived with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub enum Transport {
+    /// OTLP/gRPC.
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with a protobuf body.
+    HttpProtobuf,
+    /// OTLP/HTTP with a JSON body.
+    HttpJson,
+}
+
+impl Transport {
+    /// The name the SDKs use for it (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Grpc => "grpc",
+            Transport::HttpProtobuf => "http/protobuf",
+            Transport::HttpJson => "http/json",
+        }
+    }
+}
+
+/// The compression an export arrived with (gRPC message encoding or HTTP `Content-Encoding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub enum Compression {
+    /// Not compressed.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// deflate (zlib).
+    Deflate,
+}
+
+impl Compression {
+    /// The name the SDKs use for it (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Deflate => "deflate",
+        }
+    }
+}
+
+/// How one export arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct Protocol {
+    /// Transport and body encoding.
+    pub transport: Transport,
+    /// Compression on the wire.
+    pub compression: Compression,
+}
+
+/// The SDK a service's resource names (`telemetry.sdk.name`, `telemetry.sdk.version`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SdkInfo {
+    /// The service, the same `Arc` as its spans' `service.name`.
+    pub service: Arc<str>,
+    /// `telemetry.sdk.name` (`opentelemetry`), empty when absent.
+    pub name: Arc<str>,
+    /// `telemetry.sdk.version`, empty when absent.
+    pub version: Arc<str>,
+}
+
+/// What an export says about itself as a whole: set by the receiver that took it.
+#[derive(Clone, Debug, Default)]
+pub struct ExportOrigin {
+    /// Transport and compression; `None` when the batch did not come from a receiver.
+    pub protocol: Option<Protocol>,
+    /// One entry per resource of the export.
+    pub sdks: Vec<SdkInfo>,
 }
 
 /// One request: a request root span and every span below it in its trace, at any depth, up to

@@ -11,6 +11,8 @@
 //! aggregator closes its channel, drains what is queued, closes every pending trace and returns
 //! the final snapshot, which is written as the report.
 
+pub mod replay;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +87,7 @@ impl Aggregator {
     /// Takes in one batch received at `now`.
     pub fn handle_batch(&mut self, batch: SpanBatch, now: Instant) {
         self.aggregates.observe_spans(&batch.spans);
+        self.aggregates.observe_export(&batch.origin, &batch.spans);
         let mut out = AssemblyOutput::default();
         self.assembler.add_batch(batch.spans, now, &mut out);
         self.take(out, now);
@@ -111,6 +114,8 @@ impl Aggregator {
             && out.duplicate_spans == 0
             && out.orphans.is_empty()
             && out.late_spans == 0
+            && out.clock_skew.is_empty()
+            && out.queries_outside_requests.is_empty()
         {
             return;
         }
@@ -181,6 +186,7 @@ impl Aggregator {
             metric_exports: since(&self.stats.metric_exports, b.metric_exports),
             log_exports: since(&self.stats.log_exports, b.log_exports),
             exports_malformed: since(&self.stats.exports_malformed, b.exports_malformed),
+            capture_records_dropped: since(&self.stats.capture_records_dropped, b.capture_records_dropped),
             ..Totals::default()
         }
     }
@@ -266,6 +272,8 @@ pub struct Running {
     aggregator_stop: oneshot::Sender<()>,
     aggregator: tokio::task::JoinHandle<Snapshot>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The `--record` writer, its file, and whether to stay quiet about it.
+    recorder: Option<(std::path::PathBuf, crate::capture::recorder::RecorderTask, bool)>,
 }
 
 /// Binds both listeners and starts every task.
@@ -276,7 +284,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let http_addr = http_listener.local_addr().context("reading the HTTP listener address")?;
 
     let stats = Arc::new(Stats::default());
-    let (ingest, batches) = Ingest::new(MAX_IN_FLIGHT_SPANS, Arc::clone(&stats));
+    let (mut ingest, batches) = Ingest::new(MAX_IN_FLIGHT_SPANS, Arc::clone(&stats));
+    let mut recorder = None;
+    if let Some(path) = &settings.record {
+        let (handle, task) = crate::capture::recorder::start(path, Arc::clone(&stats))?;
+        ingest = ingest.with_recorder(handle);
+        recorder = Some((path.clone(), task, settings.quiet));
+    }
     let router = receive::router(ingest);
     let (servers_stop, servers_stopped) = watch::channel(false);
     let servers = [grpc_listener, http_listener]
@@ -306,7 +320,17 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     if settings.headless && !settings.quiet {
         background.push(tokio::spawn(print_progress(snapshots.clone())));
     }
-    Ok(Running { grpc_addr, http_addr, snapshots, servers_stop, servers, aggregator_stop, aggregator, background })
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        snapshots,
+        servers_stop,
+        servers,
+        aggregator_stop,
+        aggregator,
+        background,
+        recorder,
+    })
 }
 
 impl Running {
@@ -323,6 +347,20 @@ impl Running {
                 Ok(Ok(Err(error))) => tracing::warn!(%error, "server ended with an error"),
                 Ok(Err(error)) => tracing::warn!(%error, "server task failed"),
                 Err(_) => tracing::warn!("in-flight exports did not finish in time"),
+            }
+        }
+        if let Some((path, task, quiet)) = self.recorder {
+            let summary = task.finish().await;
+            match summary.error {
+                Some(error) => eprintln!("apmtop: recording to {} stopped: {error}", path.display()),
+                None if !quiet || summary.dropped > 0 => {
+                    let dropped = match summary.dropped {
+                        0 => String::new(),
+                        n => format!(" ({n} dropped: the disk could not keep up)"),
+                    };
+                    eprintln!("apmtop: recorded {} exports to {}{dropped}", summary.recorded, path.display());
+                }
+                None => {}
             }
         }
         let _ = self.aggregator_stop.send(());
@@ -388,7 +426,7 @@ mod tests {
 
     fn one_request(aggregator: &mut Aggregator) {
         let spans = vec![root(), query(2, 1, "SELECT * FROM book", 1)];
-        aggregator.handle_batch(SpanBatch { spans }, Instant::now());
+        aggregator.handle_batch(SpanBatch { spans, ..SpanBatch::default() }, Instant::now());
         aggregator.flush();
     }
 

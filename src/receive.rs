@@ -22,7 +22,12 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::model::{Span, SpanBatch};
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::capture::CaptureRecord;
+use crate::capture::recorder::Recorder;
+use crate::model::{Protocol, Span, SpanBatch, Transport};
 use crate::stats::Stats;
 use decode::DecodedExport;
 
@@ -72,6 +77,8 @@ pub struct Ingest {
     room: Arc<Semaphore>,
     max_in_flight: usize,
     stats: Arc<Stats>,
+    /// Where exports are recorded (`--record`), if anywhere.
+    recorder: Option<Recorder>,
 }
 
 impl Ingest {
@@ -82,7 +89,20 @@ impl Ingest {
         // The semaphore bounds memory; the channel only needs to hold many small batches.
         let (tx, rx) = mpsc::channel(4096);
         let room = Arc::new(Semaphore::new(max_in_flight));
-        (Ingest { tx, room, max_in_flight, stats }, rx)
+        (Ingest { tx, room, max_in_flight, stats, recorder: None }, rx)
+    }
+
+    /// Records every trace export taken (or refused as malformed) with `recorder`.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Hands an export, as received, to the recorder, if there is one; never waits.
+    pub fn record(&self, arrival_unix_ns: u64, protocol: Protocol, payload: Bytes) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(CaptureRecord { arrival_unix_ns, protocol, payload });
+        }
     }
 
     /// The shared counters.
@@ -124,6 +144,30 @@ impl Ingest {
     }
 }
 
+/// The export request a recorded payload holds, decompressed and decoded as its receiver would.
+pub fn parse_record(record: &CaptureRecord) -> Result<ExportTraceServiceRequest, String> {
+    match record.protocol.transport {
+        Transport::Grpc => grpc::parse_message(record.payload.clone()),
+        Transport::HttpProtobuf | Transport::HttpJson => {
+            http::parse_body(record.payload.clone(), record.protocol.compression, record.protocol.transport)
+        }
+    }
+}
+
+/// A recorded export decoded into spans as its receiver would have, with its protocol noted.
+pub fn decode_record(record: &CaptureRecord) -> Result<DecodedExport, String> {
+    let mut export = decode::convert_export(parse_record(record)?);
+    export.batch.origin.protocol = Some(record.protocol);
+    Ok(export)
+}
+
+/// The current time in unix nanoseconds, for the arrival time of recorded exports.
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// The router every listener serves: gRPC services and OTLP/HTTP routes side by side. Anything
 /// else goes to a fallback that accepts OTLP/HTTP under a path prefix (a full
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` such as `http://host:4318/collector/v1/traces`) and
@@ -153,7 +197,7 @@ mod tests {
             http: None,
             db: None,
         };
-        DecodedExport { batch: SpanBatch { spans: vec![span; spans] }, rejected: 0 }
+        DecodedExport { batch: SpanBatch { spans: vec![span; spans], ..Default::default() }, rejected: 0 }
     }
 
     #[tokio::test(start_paused = true)]

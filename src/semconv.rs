@@ -14,6 +14,10 @@ use crate::model::{DbAttrs, HttpAttrs};
 pub const SERVICE_NAME: &str = "service.name";
 /// Resource attribute: the SDK language.
 pub const SDK_LANGUAGE: &str = "telemetry.sdk.language";
+/// Resource attribute: the SDK name.
+pub const SDK_NAME: &str = "telemetry.sdk.name";
+/// Resource attribute: the SDK version.
+pub const SDK_VERSION: &str = "telemetry.sdk.version";
 /// Service name when the resource has none (as the SDKs name it).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
@@ -238,6 +242,19 @@ pub fn read_span_attributes(
     SpanAttrs { http, db }
 }
 
+/// Span name prefixes of Go's `database/sql` instrumentation (XSAM/otelsql): `sql.conn.query`,
+/// `sql.conn.exec`, `sql.stmt.query`, `sql.conn.prepare`, `sql.conn.begin_tx`, `sql.tx.commit`,
+/// `sql.connector.connect`, ... It sets `db.system` only when the app passes it, so these names
+/// are how its spans are known to be database spans.
+const GO_DATABASE_SQL_PREFIXES: [&str; 4] = ["sql.conn.", "sql.stmt.", "sql.tx.", "sql.connector."];
+/// otelsql's span for reading a result set: never a query.
+const GO_DATABASE_SQL_ROWS: &str = "sql.rows";
+
+/// Whether a span name is one of Go `database/sql` instrumentation's (otelsql).
+pub fn is_go_database_sql_span(name: &str) -> bool {
+    name == GO_DATABASE_SQL_ROWS || GO_DATABASE_SQL_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +339,16 @@ mod tests {
         .db
         .expect("db");
         assert_eq!(db.parameters.as_deref(), Some("0=x, 1=y"));
+    }
+
+    #[test]
+    fn go_database_sql_span_names_are_known() {
+        for name in ["sql.conn.query", "sql.stmt.exec", "sql.conn.prepare", "sql.rows", "sql.tx.commit"] {
+            assert!(is_go_database_sql_span(name), "{name}");
+        }
+        for name in ["sql", "sql.rowsx", "SELECT", "pg.query:SELECT", "mysql.sql.conn.query"] {
+            assert!(!is_go_database_sql_span(name), "{name}");
+        }
     }
 
     #[test]

@@ -34,6 +34,41 @@ pub struct Snapshot {
     /// The time window the figures cover, seconds; absent for all time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<f64>,
+    /// Every service seen: language, SDK, the OTLP protocols its exports came in, spans and
+    /// requests. Sorted by name.
+    pub services: Vec<ServiceSnapshot>,
+}
+
+/// One service that sent spans.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct ServiceSnapshot {
+    /// `service.name`.
+    pub name: String,
+    /// `telemetry.sdk.language`, empty when not set.
+    pub language: String,
+    /// `telemetry.sdk.name`, empty when not set.
+    pub sdk_name: String,
+    /// `telemetry.sdk.version`, empty when not set.
+    pub sdk_version: String,
+    /// The OTLP protocols its exports arrived with, most used first.
+    pub protocols: Vec<ProtocolSnapshot>,
+    /// Spans received from it.
+    pub spans: u64,
+    /// Requests assembled for it.
+    pub requests: u64,
+}
+
+/// How many of a service's exports arrived with one protocol.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct ProtocolSnapshot {
+    /// `grpc`, `http/protobuf` or `http/json` (the values of `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub protocol: String,
+    /// `none`, `gzip` or `deflate`.
+    pub compression: String,
+    /// Trace exports.
+    pub exports: u64,
 }
 
 /// Pipeline counters.
@@ -70,6 +105,8 @@ pub struct Totals {
     pub traces_pending: u64,
     /// Endpoints folded into the overflow row because of `--max-endpoints`.
     pub endpoints_folded: u64,
+    /// Exports left out of the `--record` capture because its writer was behind.
+    pub capture_records_dropped: u64,
 }
 
 /// Distribution summary of one quantity.

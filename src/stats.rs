@@ -22,6 +22,8 @@ pub struct Stats {
     pub log_exports: AtomicU64,
     /// Export calls answered with a non-retryable error (malformed, too large, bad content type).
     pub exports_malformed: AtomicU64,
+    /// Exports not written to the `--record` capture because the writer was behind.
+    pub capture_records_dropped: AtomicU64,
 }
 
 impl Stats {

@@ -1,14 +1,14 @@
 //! The instrumentation audit: per service, what is missing when the data is incomplete (no
 //! server spans, server spans without `http.route`, DB spans without statement text, no DB spans
-//! at all, spans whose parent never arrived), each with the fix. An empty dashboard must never be
-//! a mystery, so "nothing received yet" is an entry too.
+//! at all, spans whose parent never arrived, clock skew against a calling service), each with the
+//! fix. An empty dashboard must never be a mystery, so "nothing received yet" is an entry too.
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Span, SpanKind};
-use crate::snapshot::{AuditEntry, Totals};
+use crate::model::{Protocol, SdkInfo, Span, SpanKind};
+use crate::snapshot::{AuditEntry, ProtocolSnapshot, ServiceSnapshot, Totals};
 
 /// Counts gathered from the spans of one service within one batch.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,6 +43,10 @@ impl SpanFacts {
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceFacts {
     language: Option<Arc<str>>,
+    /// `telemetry.sdk.name` and `telemetry.sdk.version` of its latest export.
+    sdk: (Arc<str>, Arc<str>),
+    /// Exports per protocol; a handful of entries at most.
+    protocols: Vec<(Protocol, u64)>,
     spans: SpanFacts,
     /// Requests assembled for it.
     pub requests: u64,
@@ -50,6 +54,21 @@ pub struct ServiceFacts {
     pub orphan_spans: u64,
     /// Queries that ran outside any request.
     pub queries_outside_requests: u64,
+    /// Clock skew against the services that call this one, by caller.
+    clock_skew: Vec<SkewStats>,
+}
+
+/// Most callers whose clock skew is tracked per service.
+const MAX_SKEW_CALLERS: usize = 16;
+
+/// Parent/child pairs showing clock skew between one caller and this service.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SkewStats {
+    caller: Arc<str>,
+    pairs: u64,
+    sum_ns: i128,
+    min_ns: i64,
+    max_ns: i64,
 }
 
 impl ServiceFacts {
@@ -67,6 +86,84 @@ impl ServiceFacts {
         self.requests += other.requests;
         self.orphan_spans += other.orphan_spans;
         self.queries_outside_requests += other.queries_outside_requests;
+        if !other.sdk.0.is_empty() {
+            self.sdk = other.sdk.clone();
+        }
+        for (protocol, exports) in &other.protocols {
+            match self.protocols.iter_mut().find(|(p, _)| p == protocol) {
+                Some((_, count)) => *count += exports,
+                None => self.protocols.push((*protocol, *exports)),
+            }
+        }
+        for skew in &other.clock_skew {
+            let room = self.clock_skew.len() < MAX_SKEW_CALLERS;
+            match self.clock_skew.iter_mut().find(|s| s.caller == skew.caller) {
+                Some(stats) => {
+                    stats.pairs += skew.pairs;
+                    stats.sum_ns += skew.sum_ns;
+                    stats.min_ns = stats.min_ns.min(skew.min_ns);
+                    stats.max_ns = stats.max_ns.max(skew.max_ns);
+                }
+                None if room => self.clock_skew.push(skew.clone()),
+                None => {}
+            }
+        }
+    }
+
+    /// Notes one call from `caller` whose timing shows this service's clock `offset_ns` ahead.
+    pub fn add_clock_skew(&mut self, caller: &Arc<str>, offset_ns: i64) {
+        let index = match self.clock_skew.iter().position(|s| s.caller == *caller) {
+            Some(index) => index,
+            None if self.clock_skew.len() < MAX_SKEW_CALLERS => {
+                let stats =
+                    SkewStats { caller: Arc::clone(caller), pairs: 0, sum_ns: 0, min_ns: i64::MAX, max_ns: i64::MIN };
+                self.clock_skew.push(stats);
+                self.clock_skew.len() - 1
+            }
+            None => return,
+        };
+        let stats = &mut self.clock_skew[index];
+        stats.pairs += 1;
+        stats.sum_ns += i128::from(offset_ns);
+        stats.min_ns = stats.min_ns.min(offset_ns);
+        stats.max_ns = stats.max_ns.max(offset_ns);
+    }
+
+    /// Counts one export that held spans of this service.
+    pub fn add_export(&mut self, protocol: Option<Protocol>, sdk: Option<&SdkInfo>) {
+        if let Some(sdk) = sdk {
+            self.sdk = (Arc::clone(&sdk.name), Arc::clone(&sdk.version));
+        }
+        let Some(protocol) = protocol else { return };
+        match self.protocols.iter_mut().find(|(p, _)| *p == protocol) {
+            Some((_, exports)) => *exports += 1,
+            None => self.protocols.push((protocol, 1)),
+        }
+    }
+
+    /// The service as the report's `services` section shows it.
+    pub fn snapshot(&self, name: &str) -> ServiceSnapshot {
+        let mut protocols: Vec<ProtocolSnapshot> = self
+            .protocols
+            .iter()
+            .map(|(p, exports)| ProtocolSnapshot {
+                protocol: p.transport.name().to_string(),
+                compression: p.compression.name().to_string(),
+                exports: *exports,
+            })
+            .collect();
+        protocols.sort_by(|a, b| {
+            b.exports.cmp(&a.exports).then_with(|| (&a.protocol, &a.compression).cmp(&(&b.protocol, &b.compression)))
+        });
+        ServiceSnapshot {
+            name: name.to_string(),
+            language: self.language.as_deref().unwrap_or_default().to_string(),
+            sdk_name: self.sdk.0.to_string(),
+            sdk_version: self.sdk.1.to_string(),
+            protocols,
+            spans: self.spans.spans,
+            requests: self.requests,
+        }
     }
 
     /// Adds a batch's counts.
@@ -147,6 +244,44 @@ fn count(n: u64, one: &str, many: &str) -> String {
 
 fn entry(service: &str, code: &str, problem: String, fix: String) -> AuditEntry {
     AuditEntry { service: service.to_string(), code: code.to_string(), problem, fix }
+}
+
+/// The `services` section: every service, sorted by name.
+pub fn services(services: &FxHashMap<Arc<str>, ServiceFacts>) -> Vec<ServiceSnapshot> {
+    let mut out: Vec<ServiceSnapshot> = services.iter().map(|(name, facts)| facts.snapshot(name)).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Milliseconds, to a precision that suits their size.
+fn ms_text(ns: i64) -> String {
+    let ms = ns as f64 / 1e6;
+    if ms.abs() >= 10.0 { format!("{ms:.0} ms") } else { format!("{ms:.1} ms") }
+}
+
+fn clock_skew_entry(service: &str, skew: &SkewStats) -> AuditEntry {
+    let mean = i64::try_from(skew.sum_ns / i128::from(skew.pairs.max(1))).unwrap_or(0);
+    let direction = if mean >= 0 { "ahead of" } else { "behind" };
+    let caller = &*skew.caller;
+    let range = if skew.pairs > 1 {
+        format!(" (estimates from {} pairs: {} to {})", skew.pairs, ms_text(skew.min_ns), ms_text(skew.max_ns))
+    } else {
+        String::new()
+    };
+    entry(
+        service,
+        "clock_skew",
+        format!(
+            "{} outside the {caller} {}: its clock is about {} {direction} {caller}'s{range}",
+            count(skew.pairs, "server span fell", "server spans fell"),
+            if skew.pairs == 1 { "call that caused it" } else { "calls that caused them" },
+            ms_text(mean.saturating_abs()),
+        ),
+        format!(
+            "synchronize the clocks of the hosts running {service} and {caller} with NTP (chrony or systemd-timesyncd; for containers and VMs, on the host), or run both on the same host; until then their spans are shifted by about {} against each other",
+            ms_text(mean.saturating_abs())
+        ),
+    )
 }
 
 /// The audit entries for these services and totals, in a stable order.
@@ -231,6 +366,11 @@ pub fn audit(services: &FxHashMap<Arc<str>, ServiceFacts>, totals: &Totals) -> V
                 "make every service of the trace export to apmtop, check the SDK is not dropping spans (OTEL_BSP_MAX_QUEUE_SIZE), and raise --grace if parents arrive late".to_string(),
             ));
         }
+        let mut skews: Vec<&SkewStats> = facts.clock_skew.iter().collect();
+        skews.sort_by(|a, b| a.caller.cmp(&b.caller));
+        for skew in skews {
+            entries.push(clock_skew_entry(name, skew));
+        }
         if facts.queries_outside_requests > 0 {
             entries.push(entry(
                 name,
@@ -271,6 +411,26 @@ mod tests {
         assert_eq!(count(1, "query ran", "queries ran"), "1 query ran");
         assert_eq!(count(3, "span", "spans"), "3 spans");
         assert_eq!(count(0, "span", "spans"), "0 spans");
+    }
+
+    #[test]
+    fn clock_skew_names_both_services_and_the_offset() {
+        let mut api = facts_of(&[root()]);
+        api.requests = 3;
+        api.spans.db_spans = 1;
+        let caller: Arc<str> = Arc::from("web");
+        for offset_ms in [-110, -120, -130] {
+            api.add_clock_skew(&caller, offset_ms * 1_000_000);
+        }
+        let totals = Totals { spans_received: 1, ..Default::default() };
+        let entries = audit(&FxHashMap::from_iter([(Arc::from("api"), api)]), &totals);
+        let skew = entries.iter().find(|e| e.code == "clock_skew").expect("a clock_skew entry");
+        assert_eq!(skew.service, "api");
+        assert_eq!(
+            skew.problem,
+            "3 server spans fell outside the web calls that caused them: its clock is about 120 ms behind web's (estimates from 3 pairs: -130 ms to -110 ms)"
+        );
+        assert!(skew.fix.contains("NTP") && skew.fix.contains("api and web"), "{}", skew.fix);
     }
 
     #[test]

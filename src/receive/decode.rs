@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span as OtlpSpan, status::StatusCode};
 use rustc_hash::FxHashMap;
 
-use crate::model::{Service, Span, SpanBatch, SpanId, SpanKind, TraceId};
+use crate::model::{DbAttrs, SdkInfo, Service, Span, SpanBatch, SpanId, SpanKind, TraceId};
 use crate::semconv;
 
 /// Span flags bits 8 and 9: "is remote" is known, and the parent is remote.
@@ -51,7 +51,11 @@ pub fn convert_export(request: ExportTraceServiceRequest) -> DecodedExport {
         interned
     };
     for resource_spans in request.resource_spans {
-        let service = Arc::new(read_service(resource_spans.resource));
+        let (service, sdk) = read_service(resource_spans.resource);
+        let service = Arc::new(service);
+        if !out.batch.origin.sdks.iter().any(|known| known.service == service.name) {
+            out.batch.origin.sdks.push(SdkInfo { service: Arc::clone(&service.name), name: sdk.0, version: sdk.1 });
+        }
         for scope_spans in resource_spans.scope_spans {
             for span in scope_spans.spans {
                 match convert_span(span, &service, &mut intern) {
@@ -64,22 +68,36 @@ pub fn convert_export(request: ExportTraceServiceRequest) -> DecodedExport {
     out
 }
 
-fn read_service(resource: Option<Resource>) -> Service {
+/// The service of a resource, and its SDK's name and version (empty when absent).
+fn read_service(resource: Option<Resource>) -> (Service, (Arc<str>, Arc<str>)) {
     let mut name = None;
     let mut language = None;
+    let mut sdk_name = None;
+    let mut sdk_version = None;
     if let Some(mut resource) = resource {
         for kv in resource.attributes.iter_mut() {
             match kv.key.as_str() {
                 semconv::SERVICE_NAME => name = semconv::value_text(kv.value.as_mut()),
                 semconv::SDK_LANGUAGE => language = semconv::value_text(kv.value.as_mut()),
+                semconv::SDK_NAME => sdk_name = semconv::value_text(kv.value.as_mut()),
+                semconv::SDK_VERSION => sdk_version = semconv::value_text(kv.value.as_mut()),
                 _ => {}
             }
         }
     }
     let mut name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| semconv::UNKNOWN_SERVICE.to_string());
     truncate_at_char(&mut name, MAX_SERVICE_NAME_BYTES);
-    Service { name: Arc::from(name), language: language.filter(|l| !l.is_empty()).map(Arc::from) }
+    let mut sdk = [sdk_name.unwrap_or_default(), sdk_version.unwrap_or_default()];
+    for text in &mut sdk {
+        truncate_at_char(text, MAX_SDK_TEXT_BYTES);
+    }
+    let [sdk_name, sdk_version] = sdk;
+    let service = Service { name: Arc::from(name), language: language.filter(|l| !l.is_empty()).map(Arc::from) };
+    (service, (Arc::from(sdk_name), Arc::from(sdk_version)))
 }
+
+/// Longest SDK name or version kept.
+const MAX_SDK_TEXT_BYTES: usize = 64;
 
 /// Longest service name kept: names key endpoints, so a hostile one must not be megabytes.
 const MAX_SERVICE_NAME_BYTES: usize = 256;
@@ -108,7 +126,11 @@ fn convert_span(mut span: OtlpSpan, service: &Arc<Service>, intern: &mut impl Fn
     let trace_id = trace_id(&span.trace_id)?;
     let span_id = span_id(&span.span_id)?;
     let parent_span_id = span_id_or_none(&span.parent_span_id);
-    let attrs = semconv::read_span_attributes(&mut span.attributes, intern);
+    let mut attrs = semconv::read_span_attributes(&mut span.attributes, intern);
+    if attrs.db.is_none() && semconv::is_go_database_sql_span(&span.name) {
+        // otelsql without `db.system` and without text: a connection or driver span.
+        attrs.db = Some(Box::new(DbAttrs { system: intern(""), ..DbAttrs::default() }));
+    }
     let is_error = span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32);
     let start_ns = span.start_time_unix_nano;
     Some(Span {
@@ -151,7 +173,12 @@ mod tests {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
-                    attributes: vec![kv("service.name", "shop"), kv("telemetry.sdk.language", "python")],
+                    attributes: vec![
+                        kv("service.name", "shop"),
+                        kv("telemetry.sdk.language", "python"),
+                        kv("telemetry.sdk.name", "opentelemetry"),
+                        kv("telemetry.sdk.version", "1.45.1"),
+                    ],
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
@@ -183,6 +210,9 @@ mod tests {
         let span = &out.batch.spans[0];
         assert_eq!(&*span.service.name, "shop");
         assert_eq!(span.service.language.as_deref(), Some("python"));
+        assert_eq!(out.batch.origin.sdks.len(), 1);
+        assert_eq!(&*out.batch.origin.sdks[0].name, "opentelemetry");
+        assert_eq!(&*out.batch.origin.sdks[0].version, "1.45.1");
         assert_eq!(span.parent_span_id, Some(SpanId([3; 8])));
         assert_eq!(span.kind, SpanKind::Server);
         assert!(span.is_error);
@@ -228,6 +258,24 @@ mod tests {
             Some(Resource { attributes: vec![kv("service.name", &"é".repeat(1000))], ..Default::default() });
         let out = convert_export(req);
         assert!(out.batch.spans[0].service.name.len() <= MAX_SERVICE_NAME_BYTES);
+    }
+
+    #[test]
+    fn go_database_sql_spans_without_db_system_are_db_spans() {
+        let mut query = span(1, 2);
+        query.name = "sql.conn.query".into();
+        query.attributes = vec![kv("db.query.text", "SELECT 1")];
+        let mut rows = span(1, 3);
+        rows.name = "sql.rows".into();
+        let mut prepare = span(1, 4);
+        prepare.name = "sql.conn.prepare".into();
+        let mut other = span(1, 5);
+        other.name = "render".into();
+        let out = convert_export(request(vec![query, rows, prepare, other]));
+        let spans = &out.batch.spans;
+        assert!(spans[0].is_query());
+        assert!(spans[1].is_db_without_statement() && spans[2].is_db_without_statement());
+        assert!(spans[3].db.is_none());
     }
 
     #[test]

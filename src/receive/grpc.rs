@@ -25,6 +25,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Ingest, MAX_REQUEST_BYTES, RETRY_AFTER, Refusal, decode};
+use crate::model::{Compression, Protocol, Transport};
 use crate::stats::Stats;
 
 /// gRPC path of the trace export.
@@ -106,18 +107,22 @@ impl UnaryService<Bytes> for TraceExport {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingest = self.0.clone();
         Box::pin(async move {
-            let message = match ExportTraceServiceRequest::decode(request.into_inner()) {
+            let arrival = super::unix_now_ns();
+            let protocol = Protocol { transport: Transport::Grpc, compression: compression_of(request.metadata()) };
+            let payload = request.into_inner();
+            let message = match parse_message(payload.clone()) {
                 Ok(message) => message,
                 Err(error) => {
                     Stats::add(&ingest.stats().exports_malformed, 1);
-                    return Err(Status::invalid_argument(format!(
-                        "not a valid OTLP ExportTraceServiceRequest: {error}"
-                    )));
+                    ingest.record(arrival, protocol, payload);
+                    return Err(Status::invalid_argument(error));
                 }
             };
-            let export = decode::convert_export(message);
+            let mut export = decode::convert_export(message);
+            export.batch.origin.protocol = Some(protocol);
             match ingest.submit(export).await {
                 Ok(accepted) => {
+                    ingest.record(arrival, protocol, payload);
                     let partial_success = accepted.message.map(|error_message| ExportTracePartialSuccess {
                         rejected_spans: accepted.rejected as i64,
                         error_message,
@@ -128,6 +133,21 @@ impl UnaryService<Bytes> for TraceExport {
                 Err(refusal) => Err(retryable(refusal)),
             }
         })
+    }
+}
+
+/// Decodes a trace export message.
+pub fn parse_message(payload: Bytes) -> Result<ExportTraceServiceRequest, String> {
+    ExportTraceServiceRequest::decode(payload)
+        .map_err(|error| format!("not a valid OTLP ExportTraceServiceRequest: {error}"))
+}
+
+/// The message compression the sender used (`grpc-encoding`).
+fn compression_of(metadata: &tonic::metadata::MetadataMap) -> Compression {
+    match metadata.get("grpc-encoding").and_then(|v| v.to_str().ok()) {
+        Some("gzip") => Compression::Gzip,
+        Some("deflate") => Compression::Deflate,
+        _ => Compression::None,
     }
 }
 

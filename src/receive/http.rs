@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::{Accepted, Ingest, MAX_REQUEST_BYTES, RETRY_AFTER, Refusal, decode};
+use crate::model::{Compression, Protocol, Transport};
 use crate::stats::Stats;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -92,6 +93,13 @@ enum Format {
 
 impl Format {
     const PROTOBUF: Format = Format::Protobuf { media_type: PROTOBUF };
+
+    fn transport(self) -> Transport {
+        match self {
+            Format::Protobuf { .. } => Transport::HttpProtobuf,
+            Format::Json => Transport::HttpJson,
+        }
+    }
 
     fn content_type(self) -> &'static str {
         match self {
@@ -193,27 +201,54 @@ const INLINE_DECODE_MAX: usize = 256 * 1024;
 
 async fn receive_traces(ingest: &Ingest, headers: &HeaderMap, body: Body, format: Format) -> Result<Accepted, Failure> {
     let raw = read_limited(headers, body).await?;
+    let arrival = super::unix_now_ns();
     let encoding = content_encoding(headers)?;
-    let export = if raw.len() <= INLINE_DECODE_MAX {
-        decode_traces(raw, encoding, format)?
+    let protocol = Protocol { transport: format.transport(), compression: encoding.compression() };
+    let kept = raw.clone();
+    let decoded = if raw.len() <= INLINE_DECODE_MAX {
+        decode_traces(raw, encoding, format)
     } else {
         tokio::task::spawn_blocking(move || decode_traces(raw, encoding, format))
             .await
-            .map_err(|e| Failure::bad_request(format!("the export could not be decoded: {e}")))??
+            .map_err(|e| Failure::bad_request(format!("the export could not be decoded: {e}")))
+            .and_then(|decoded| decoded)
     };
-    ingest.submit(export).await.map_err(Failure::refused)
+    let mut export = decoded.inspect_err(|_| ingest.record(arrival, protocol, kept.clone()))?;
+    export.batch.origin.protocol = Some(protocol);
+    let accepted = ingest.submit(export).await.map_err(Failure::refused)?;
+    ingest.record(arrival, protocol, kept);
+    Ok(accepted)
 }
 
 /// Decompresses, decodes and converts one trace export.
 fn decode_traces(raw: Bytes, encoding: Encoding, format: Format) -> Result<decode::DecodedExport, Failure> {
+    Ok(decode::convert_export(parse_traces(raw, encoding, format)?))
+}
+
+/// Decompresses and decodes one trace export.
+fn parse_traces(raw: Bytes, encoding: Encoding, format: Format) -> Result<ExportTraceServiceRequest, Failure> {
     let data = decompress(raw, encoding)?;
-    let message = match format {
+    match format {
         Format::Protobuf { .. } => ExportTraceServiceRequest::decode(data)
-            .map_err(|e| Failure::bad_request(format!("not a valid OTLP ExportTraceServiceRequest: {e}")))?,
+            .map_err(|e| Failure::bad_request(format!("not a valid OTLP ExportTraceServiceRequest: {e}"))),
         Format::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&data)
-            .map_err(|e| Failure::bad_request(format!("not a valid OTLP/JSON ExportTraceServiceRequest: {e}")))?,
+            .map_err(|e| Failure::bad_request(format!("not a valid OTLP/JSON ExportTraceServiceRequest: {e}"))),
+    }
+}
+
+/// A recorded HTTP body decoded as the receiver would: decompressed, then protobuf or JSON.
+pub fn parse_body(
+    raw: Bytes,
+    compression: Compression,
+    transport: Transport,
+) -> Result<ExportTraceServiceRequest, String> {
+    let encoding = match compression {
+        Compression::None => Encoding::Identity,
+        Compression::Gzip => Encoding::Gzip,
+        Compression::Deflate => Encoding::Deflate,
     };
-    Ok(decode::convert_export(message))
+    let format = if transport == Transport::HttpJson { Format::Json } else { Format::PROTOBUF };
+    parse_traces(raw, encoding, format).map_err(|failure| failure.message)
 }
 
 fn malformed(ingest: &Ingest, failure: Failure, format: Format) -> Response {
@@ -319,6 +354,16 @@ enum Encoding {
     Identity,
     Gzip,
     Deflate,
+}
+
+impl Encoding {
+    fn compression(self) -> Compression {
+        match self {
+            Encoding::Identity => Compression::None,
+            Encoding::Gzip => Compression::Gzip,
+            Encoding::Deflate => Compression::Deflate,
+        }
+    }
 }
 
 /// The `Content-Encoding` of a request.

@@ -164,6 +164,7 @@ pub fn sample_snapshot() -> Snapshot {
         settings: SettingsSnapshot { n_plus_one_min: 5, grace_seconds: 2.0, max_endpoints: 500 },
         aggregates: None,
         window_seconds: None,
+        services: sample_services(),
     }
 }
 
@@ -176,4 +177,34 @@ pub fn sample_ui() -> UiState {
     );
     ui.uptime = std::time::Duration::from_secs(754);
     ui
+}
+
+/// The services of the sample snapshot: one on gRPC, one on two protocols.
+fn sample_services() -> Vec<crate::snapshot::ServiceSnapshot> {
+    use crate::snapshot::{ProtocolSnapshot, ServiceSnapshot};
+    let protocol = |protocol: &str, compression: &str, exports| ProtocolSnapshot {
+        protocol: protocol.to_string(),
+        compression: compression.to_string(),
+        exports,
+    };
+    vec![
+        ServiceSnapshot {
+            name: "shop".to_string(),
+            language: "python".to_string(),
+            sdk_name: "opentelemetry".to_string(),
+            sdk_version: "1.45.1".to_string(),
+            protocols: vec![protocol("grpc", "gzip", 380)],
+            spans: 40_000,
+            requests: 1_400,
+        },
+        ServiceSnapshot {
+            name: "worker".to_string(),
+            language: "nodejs".to_string(),
+            sdk_name: "opentelemetry".to_string(),
+            sdk_version: "2.2.0".to_string(),
+            protocols: vec![protocol("http/protobuf", "none", 30), protocol("http/json", "none", 10)],
+            spans: 8_210,
+            requests: 140,
+        },
+    ]
 }

@@ -467,14 +467,14 @@ impl Otelsql {
     }
 }
 
-// With `db.system` on every span, the statement-less ones are connection spans: 1 connect,
-// 7 rows, 6 reset_session, 1 begin_tx and 1 commit. Without it they carry nothing DB-specific.
+// The statement-less spans are connection spans: 1 connect, 7 rows, 6 reset_session, 1 begin_tx
+// and 1 commit; without `db.system` they are known by their `sql.*` names.
 #[rstest]
-#[case::query_text_without_db_system(Otelsql::new("db.query.text", false, false), 0)]
-#[case::statement_without_db_system(Otelsql::new("db.statement", false, false), 0)]
+#[case::query_text_without_db_system(Otelsql::new("db.query.text", false, false), 16)]
+#[case::statement_without_db_system(Otelsql::new("db.statement", false, false), 16)]
 #[case::query_text_with_db_system(Otelsql::new("db.query.text", true, false), 16)]
 #[case::statement_with_db_system(Otelsql::new("db.statement", true, false), 16)]
-#[case::statement_under_legacy_otelhttp(Otelsql::new("db.statement", false, true), 0)]
+#[case::statement_under_legacy_otelhttp(Otelsql::new("db.statement", false, true), 16)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_otelsql_counts_each_conn_query_once_and_never_its_rows_session_or_tx_spans(
     #[case] otelsql: Otelsql,
@@ -516,6 +516,40 @@ async fn go_otelsql_counts_each_conn_query_once_and_never_its_rows_session_or_tx
         "only the legacy otelhttp span lacks http.route: {:#}",
         report["audit"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_otelsql_without_db_system_or_text_is_audited_as_missing_statements() {
+    // otelsql with `DisableQuery: true` and no `otelsql.WithAttributes(semconv.DBSystem...)`:
+    // its spans carry no attribute at all; only their names say they are database spans.
+    let app = Apmtop::start(&FAST_GRACE);
+    let otelsql = Otelsql::new("db.query.text", false, false);
+    let mut trace = TraceBuilder::new(205);
+    let server = otelsql.server(&mut trace, 20_000);
+    trace.span(Some(&server), "sql.conn.prepare", SpanKind::Client, 500, 900, otelsql.plain());
+    for i in 0..6 {
+        let at = 1_000 + i * 2_000;
+        trace.span(Some(&server), "sql.stmt.query", SpanKind::Client, at, at + 1_200, otelsql.plain());
+        trace.span(Some(&server), "sql.rows", SpanKind::Client, at + 1_200, at + 1_500, otelsql.plain());
+    }
+    export(&app, Transport::Grpc, export_request("users-go", "go", "github.com/XSAM/otelsql", vec![trace])).await;
+
+    let report = app.stop();
+    assert_endpoint(
+        &report,
+        ("users-go", "GET", "/users/{id}"),
+        &Expect { requests: 1, queries: 0, connection_spans: 13, n_plus_one: &[], duplicates: &[] },
+    );
+    let codes = audit_codes(&report, "users-go");
+    assert!(codes.contains(&"db_spans_without_statement".to_string()), "{:#}", report["audit"]);
+    assert!(!codes.contains(&"no_db_spans".to_string()), "its DB spans were seen: {:#}", report["audit"]);
+    let entry = report["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .find(|e| e["code"] == "db_spans_without_statement")
+        .expect("entry");
+    assert!(entry["fix"].as_str().expect("fix").contains("DisableQuery"), "the Go fix: {entry}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

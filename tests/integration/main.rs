@@ -8,11 +8,14 @@
 
 mod app_process;
 mod cli;
+mod clock_skew;
 mod django_app;
 mod drivers;
 mod merge;
 mod node_app;
 mod otlp_payloads;
 mod receive;
+mod record_replay;
+mod sqlalchemy_twins;
 mod support;
 mod tui;

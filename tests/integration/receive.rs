@@ -69,7 +69,7 @@ async fn channel(url: String) -> Channel {
 }
 
 /// A trace-service client to `url`, compressing requests with `compression` if given.
-async fn trace_client(url: String, compression: Option<CompressionEncoding>) -> TraceServiceClient<Channel> {
+pub async fn trace_client(url: String, compression: Option<CompressionEncoding>) -> TraceServiceClient<Channel> {
     let client = TraceServiceClient::new(channel(url).await);
     match compression {
         Some(encoding) => client.send_compressed(encoding),
@@ -109,7 +109,7 @@ impl BodyEncoding {
 }
 
 /// POSTs `body` to `base` + `path` with the given headers.
-async fn post(
+pub async fn post(
     base: &str,
     path: &str,
     content_type: &str,
