@@ -10,6 +10,7 @@
 //!
 //! - [`cli`]: flags and subcommands -> validated [`cli::Settings`].
 //! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
+//! - [`config`]: the optional `apmtop.toml` budgets for `apmtop check`.
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
@@ -27,6 +28,7 @@ pub mod analyze;
 pub mod assemble;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod model;
 pub mod pipeline;
 pub mod receive;
