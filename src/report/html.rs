@@ -106,6 +106,8 @@ const CHART_HEIGHT: f64 = 150.0;
 const CHART_LEFT: f64 = 34.0;
 const CHART_BOTTOM: f64 = 22.0;
 const CHART_TOP: f64 = 8.0;
+/// Widest bar slot, so a chart of one or two buckets does not draw slabs.
+const MAX_BAR_SLOT: f64 = 48.0;
 
 /// The HTML report of `snapshot`.
 pub fn render(snapshot: &Snapshot) -> String {
@@ -548,7 +550,7 @@ fn chart(
     let _ =
         write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{tallest}</text>", CHART_LEFT - 4.0, CHART_TOP + 8.0);
     let _ = write!(svg, "<text x=\"{}\" y=\"{base}\" text-anchor=\"end\">0</text>", CHART_LEFT - 4.0);
-    let slot = plot_width / buckets.len() as f64;
+    let slot = (plot_width / buckets.len() as f64).min(MAX_BAR_SLOT);
     let gap = (slot * 0.15).min(4.0);
     let label_every = buckets.len().div_ceil(8);
     for (i, bucket) in buckets.iter().enumerate() {

@@ -13,5 +13,6 @@ mod drivers;
 mod node_app;
 mod otlp_payloads;
 mod receive;
+mod reports;
 mod support;
 mod tui;
