@@ -151,7 +151,7 @@ pub struct CheckArgs {
     /// Budgets file (default: apmtop.toml in the current directory when it exists, else no N+1).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Also write the result as JUnit XML.
+    /// Also write the result as JUnit XML: one test case per budget per endpoint.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 }
@@ -165,10 +165,10 @@ pub struct DiffArgs {
     /// The report after.
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
-    /// Exit 1 when something got worse beyond the tolerance.
+    /// Exit 1 when something got worse beyond the tolerance, or an N+1 appeared or got worse.
     #[arg(long)]
     pub fail_on_regression: bool,
-    /// Relative change ignored as noise, in percent.
+    /// Relative change ignored as noise, in percent (changes under 1 query or 1 ms always are).
     #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
     pub tolerance: f64,
 }

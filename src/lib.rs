@@ -19,7 +19,7 @@
 //! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
 //! - [`aggregate`]: the single owner of all statistics, and the instrumentation audit.
 //! - [`snapshot`]: the immutable, serializable view (the report schema).
-//! - [`report`]: report files.
+//! - [`report`]: report files (JSON, Markdown, HTML), budgets (`check`, JUnit), `diff`.
 //! - [`stats`]: apmtop's own counters.
 //! - [`tui`]: the live terminal dashboard (ratatui): terminal guard, UI loop, views.
 

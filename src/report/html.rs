@@ -95,6 +95,8 @@ const SCRIPT_HASH: &str = "sha256-bZBUOowjoSUdGnprAPpLOBJA9W83g5vBTuO42RdkO74=";
 
 /// Endpoints shown in detail (with charts); the table lists them all.
 const MAX_ENDPOINT_DETAILS: usize = 50;
+/// N+1 offenders, duplicates and findings shown in detail (a report can hold many thousands).
+const MAX_DETAILS: usize = 200;
 /// Query shapes listed.
 const MAX_QUERY_ROWS: usize = 50;
 /// Longest statement shown in a block.
@@ -181,7 +183,7 @@ fn render_findings(out: &mut String, findings: &[FindingSnapshot]) {
         "<table class=\"sortable\"><thead><tr><th class=\"num\">#</th><th>Severity</th><th>Category</th>\
          <th>Finding</th><th>Endpoint</th><th class=\"num\">Requests</th><th class=\"num\">Cost total</th></tr></thead><tbody>\n",
     );
-    for (rank, finding) in findings.iter().enumerate() {
+    for (rank, finding) in findings.iter().take(MAX_DETAILS).enumerate() {
         let _ = writeln!(
             out,
             "<tr><td class=\"num\">{}</td><td class=\"sev-{}\">{}</td><td>{}</td><td><a href=\"#finding-{}\">{}</a></td>\
@@ -199,7 +201,8 @@ fn render_findings(out: &mut String, findings: &[FindingSnapshot]) {
         );
     }
     out.push_str("</tbody></table>\n");
-    for (rank, finding) in findings.iter().enumerate() {
+    more(out, findings.len(), "finding", "findings");
+    for (rank, finding) in findings.iter().take(MAX_DETAILS).enumerate() {
         let _ = writeln!(
             out,
             "<details id=\"finding-{}\"><summary><span class=\"sev-{}\">{}</span> {}</summary>",
@@ -389,7 +392,8 @@ fn render_n_plus_one(out: &mut String, endpoints: &[EndpointSnapshot]) {
         out.push_str("<p class=\"muted\">No N+1 queries.</p>\n</section>\n");
         return;
     }
-    for (endpoint, offender) in offenders {
+    let total = offenders.len();
+    for (endpoint, offender) in offenders.into_iter().take(MAX_DETAILS) {
         let _ = writeln!(
             out,
             "<div class=\"offender\"><h3><code>{}</code> <span class=\"muted\">{}</span></h3>\
@@ -414,6 +418,7 @@ fn render_n_plus_one(out: &mut String, endpoints: &[EndpointSnapshot]) {
         }
         out.push_str("</div>\n");
     }
+    more(out, total, "N+1 offender", "N+1 offenders");
     out.push_str("</section>\n");
 }
 
@@ -429,7 +434,8 @@ fn render_duplicates(out: &mut String, endpoints: &[EndpointSnapshot]) {
     out.push_str(
         "<p class=\"muted\">The same statement with the same values, run more than once in one request.</p>\n",
     );
-    for (endpoint, duplicate) in duplicates {
+    let total = duplicates.len();
+    for (endpoint, duplicate) in duplicates.into_iter().take(MAX_DETAILS) {
         let statement = if duplicate.statement.is_empty() { &duplicate.fingerprint } else { &duplicate.statement };
         let _ = writeln!(
             out,
@@ -449,6 +455,7 @@ fn render_duplicates(out: &mut String, endpoints: &[EndpointSnapshot]) {
         }
         out.push_str("</div>\n");
     }
+    more(out, total, "duplicated query", "duplicated queries");
     out.push_str("</section>\n");
 }
 
@@ -576,6 +583,17 @@ fn chart(
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// "… and N more in the JSON report" under a list cut at [`MAX_DETAILS`].
+fn more(out: &mut String, total: usize, singular: &str, plural_word: &str) {
+    if total > MAX_DETAILS {
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\">… and {} in the JSON report.</p>",
+            plural(total - MAX_DETAILS, &format!("more {singular}"), &format!("more {plural_word}"))
+        );
+    }
 }
 
 fn duration_cell(value_ms: f64) -> String {
@@ -750,6 +768,16 @@ mod tests {
         // The tallest bar fills the plot; an empty bucket has no height.
         assert!(html.contains(&format!("height=\"{:.1}\"", CHART_HEIGHT - CHART_BOTTOM - CHART_TOP)));
         assert!(html.contains("height=\"0.0\""));
+    }
+
+    #[test]
+    fn long_lists_are_cut_with_a_count() {
+        let mut snapshot = sample_snapshot();
+        let offender = snapshot.endpoints[1].n_plus_one[0].clone();
+        snapshot.endpoints[1].n_plus_one = vec![offender; MAX_DETAILS + 7];
+        let html = render(&snapshot);
+        assert_eq!(html.matches("<div class=\"offender\">").count(), MAX_DETAILS);
+        assert!(html.contains("… and 8 more N+1 offenders in the JSON report."), "the orders offender is cut too");
     }
 
     #[test]

@@ -29,7 +29,7 @@ const MAX_FINDING_DETAILS: usize = 8;
 /// Audit entries shown.
 const MAX_AUDIT: usize = 10;
 /// Longest statement in a code block.
-const MAX_BLOCK_CHARS: usize = 1500;
+const MAX_BLOCK_CHARS: usize = 800;
 /// Longest statement in a table cell.
 const MAX_CELL_CHARS: usize = 100;
 
@@ -555,6 +555,41 @@ mod tests {
         let markdown = render(&snapshot);
         assert_eq!(table_rows(&markdown, "| Endpoint | Service |").len(), MAX_ENDPOINT_ROWS);
         assert!(markdown.contains("… and 25 more endpoints"), "{markdown}");
+    }
+
+    #[test]
+    fn a_huge_report_still_fits_a_pull_request_comment() {
+        // Forges cap comments at 65,536 characters.
+        let mut snapshot = sample_snapshot();
+        let long = format!("SELECT {} FROM t WHERE id = ?", "column_name, ".repeat(2000));
+        let template = snapshot.endpoints[1].clone();
+        snapshot.endpoints = (0..500)
+            .map(|i| {
+                let mut endpoint = template.clone();
+                endpoint.route = format!("/api/{i}/{}", "segment/".repeat(20));
+                for offender in &mut endpoint.n_plus_one {
+                    offender.fingerprint = long.clone();
+                    offender.hint = "h ".repeat(500);
+                }
+                endpoint.n_plus_one = vec![endpoint.n_plus_one[0].clone(); 20];
+                endpoint
+            })
+            .collect();
+        let finding = FindingSnapshot {
+            title: "t".repeat(300),
+            fingerprint: Some(long.clone()),
+            plan: Some(long.clone()),
+            proposed_index: Some(long.clone()),
+            hint: "h ".repeat(300),
+            ..Default::default()
+        };
+        snapshot.findings = vec![finding; 1000];
+        for query in &mut snapshot.queries {
+            query.fingerprint = long.clone();
+        }
+        let markdown = render(&snapshot);
+        assert!(markdown.chars().count() < 65_536, "{} characters", markdown.chars().count());
+        assert!(markdown.contains("… and 980 more findings") && markdown.contains("… and 9990 more N+1 offenders"));
     }
 
     #[test]
