@@ -82,10 +82,12 @@ fn recorded() -> &'static Recorded {
 fn record(traces: &[RequestTrace], path: &Path) {
     let app = Apmtop::start(&["--grace", "0.2"]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let mut client = TraceServiceClient::connect(app.grpc_url()).await.expect("gRPC connect");
-        client.export(batch(traces)).await.expect("export accepted");
-    });
+    if !traces.is_empty() {
+        runtime.block_on(async {
+            let mut client = TraceServiceClient::connect(app.grpc_url()).await.expect("gRPC connect");
+            client.export(batch(traces)).await.expect("export accepted");
+        });
+    }
     let (status, stderr, report, _dir) = app.stop_with(Signal::SIGTERM);
     assert!(status.success(), "apmtop exited with {status}; stderr:\n{stderr}");
     std::fs::copy(&report, path).expect("keep the report");
@@ -236,13 +238,17 @@ fn check_exits_2_with_a_clear_message_on_unusable_input() {
     let cwd = tempfile::tempdir().expect("cwd");
     std::fs::write(cwd.path().join("other.json"), r#"{"name": "not a report"}"#).expect("write");
     std::fs::write(cwd.path().join("bad.toml"), "[budgets]\nmax_querys_per_request = 3\n").expect("write");
-    let cases: [(Vec<&str>, &str); 3] = [
+    // A real report of a run where no span arrived (an exporter pointed elsewhere).
+    record(&[], &cwd.path().join("empty.json"));
+    let cases: [(Vec<&str>, &str); 5] = [
         (vec!["check", "missing.json"], "cannot read the report missing.json"),
         (vec!["check", "other.json"], "other.json is not an apmtop report"),
         (
             vec!["check", path(&recorded.after), "--config", "bad.toml"],
             "bad.toml:2:1: unknown field `max_querys_per_request`",
         ),
+        (vec!["check", path(&recorded.after), "--config", "missing.toml"], "cannot read the config missing.toml"),
+        (vec!["check", "empty.json"], "empty.json has no requests, so no budget can be checked"),
     ];
     for (args, message) in cases {
         let output = apmtop(cwd.path(), &args);
