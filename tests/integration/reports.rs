@@ -287,3 +287,117 @@ fn diff_shows_the_new_n_plus_one_and_fails_on_regression() {
     assert_eq!(code(&fixed), 0, "fixing an N+1 is no regression: {}", stdout(&fixed));
     assert!(stdout(&fixed).contains(&format!("  gone   GET /api/books [{SERVICE}]  {}", recorded.fingerprint_id)));
 }
+
+/// A stand-in for the few DOM calls the report's sorting script makes, fed with one table read
+/// from the page; it clicks the header named in argv and prints the first cell of each row.
+const SORT_HARNESS: &str = r#"
+const [tableJson, script, header, clicks] = process.argv.slice(1);
+const spec = JSON.parse(tableJson);
+function element(attrs) {
+  const listeners = {};
+  return {
+    attrs: Object.assign({}, attrs),
+    getAttribute(name) { return name in this.attrs ? this.attrs[name] : null; },
+    setAttribute(name, value) { this.attrs[name] = String(value); },
+    removeAttribute(name) { delete this.attrs[name]; },
+    addEventListener(type, f) { listeners[type] = f; },
+    fire(type, event) { listeners[type](event || {}); },
+  };
+}
+const headers = spec.headers.map((h) => Object.assign(element({}), { text: h.text, classList: { contains: (c) => c === "num" && h.numeric } }));
+const body = { rows: [], appendChild(row) { this.rows = this.rows.filter((r) => r !== row).concat([row]); } };
+body.rows = spec.rows.map((cells) => ({ cells: cells.map((c) => Object.assign(element(c.value === null ? {} : { "data-value": c.value }), { textContent: c.text })) }));
+const table = { tBodies: [body], querySelectorAll: () => headers };
+global.document = { querySelectorAll: () => [table] };
+eval(script);
+const th = headers.find((h) => h.text === header);
+for (let i = 0; i < Number(clicks); i++) th.fire("click");
+console.log(JSON.stringify(body.rows.map((r) => r.cells[0].textContent)));
+"#;
+
+/// Headers and rows of the first sortable table in `section` of an HTML report, as JSON for
+/// [`SORT_HARNESS`]: each cell's `data-value` (or null) and its text without tags.
+fn table_json(html: &str, section: &str) -> String {
+    let start = html.find(&format!("<section id=\"{section}\">")).expect("section");
+    let table = &html[start..];
+    let table = &table[table.find("<table class=\"sortable\">").expect("sortable table")..];
+    let table = &table[..table.find("</table>").expect("closed table")];
+    let strip = |cell: &str| {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in cell.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    };
+    let head = table[..table.find("<tbody>").expect("tbody")].replace("<thead>", "");
+    let headers: Vec<Value> = head
+        .split("<th")
+        .skip(1)
+        .map(|th| {
+            let th = &th[..th.find("</th>").expect("closed th")];
+            serde_json::json!({ "numeric": th.starts_with(" class=\"num\""), "text": strip(&format!("<th{th}")) })
+        })
+        .collect();
+    let body = &table[table.find("<tbody>").expect("tbody")..];
+    let rows: Vec<Value> = body
+        .split("<tr>")
+        .skip(1)
+        .map(|tr| {
+            let cells: Vec<Value> = tr
+                .split("<td")
+                .skip(1)
+                .map(|td| {
+                    let td = &td[..td.find("</td>").expect("closed td")];
+                    let value = td
+                        .split_once("data-value=\"")
+                        .map(|(_, rest)| strip(&rest[..rest.find('"').expect("quoted value")]));
+                    serde_json::json!({ "value": value, "text": strip(&format!("<td{td}")) })
+                })
+                .collect();
+            Value::Array(cells)
+        })
+        .collect();
+    serde_json::json!({ "headers": headers, "rows": rows }).to_string()
+}
+
+#[test]
+fn html_tables_sort_by_number_when_a_header_is_clicked() {
+    if std::env::var_os("APMTOP_SKIP_APP_TESTS").is_some() {
+        eprintln!("skipped: APMTOP_SKIP_APP_TESTS is set (this test runs the page's script in Node.js)");
+        return;
+    }
+    let recorded = recorded();
+    let cwd = tempfile::tempdir().expect("cwd");
+    // Latencies whose text order (30ms, 500ms, 7.00ms) differs from their numeric order.
+    let mut report = support::read_report(&recorded.after);
+    for (endpoint, p95) in report["endpoints"].as_array_mut().expect("endpoints").iter_mut().zip([30.0, 500.0, 7.0]) {
+        endpoint["latency_ms"]["p95"] = serde_json::json!(p95);
+        endpoint["route"] = serde_json::json!(format!("/p95-{p95}"));
+    }
+    std::fs::write(cwd.path().join("r.json"), report.to_string()).expect("write report");
+    let output = apmtop(cwd.path(), &["report", "r.json", "--format", "html"]);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let html = stdout(&output);
+    let script = &html[html.find("<script>").expect("script") + "<script>".len()..html.find("</script>").expect("end")];
+    let table = table_json(&html, "endpoints");
+    let sorted = |clicks: &str| -> Vec<String> {
+        let run = std::process::Command::new("node")
+            .args(["-e", SORT_HARNESS, "--", &table, script, "p95", clicks])
+            .output()
+            .expect("node (Node.js 20+) on PATH; set APMTOP_SKIP_APP_TESTS=1 to skip");
+        assert!(run.status.success(), "node failed: {}", String::from_utf8_lossy(&run.stderr));
+        serde_json::from_slice(&run.stdout).expect("rows as JSON")
+    };
+    assert_eq!(sorted("1"), ["GET /p95-7", "GET /p95-30", "GET /p95-500"], "first click: ascending by number");
+    assert_eq!(sorted("2"), ["GET /p95-500", "GET /p95-30", "GET /p95-7"], "second click: descending");
+}
