@@ -15,8 +15,9 @@ use crate::snapshot::{EndpointSnapshot, FindingSnapshot, Snapshot};
 /// Longest statement quoted in a violation line.
 const MAX_STATEMENT_CHARS: usize = 80;
 
-/// Where findings about a query shape as a whole (no endpoint) are checked.
-pub const SHAPES_SUBJECT: &str = "(query shapes)";
+/// Where findings not tied to an endpoint row are checked: those about a query shape as a whole,
+/// and those naming an endpoint the report has no row for.
+pub const ACROSS_ENDPOINTS: &str = "(across endpoints)";
 
 /// One kind of budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,7 +50,7 @@ impl BudgetKind {
 /// One budget applied to one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
-    /// `METHOD route [service]`, or [`SHAPES_SUBJECT`]; cleaned of control characters.
+    /// `METHOD route [service]`, or [`ACROSS_ENDPOINTS`]; cleaned of control characters.
     pub subject: String,
     /// Which budget.
     pub budget: BudgetKind,
@@ -96,116 +97,119 @@ impl Evaluation {
 pub fn evaluate(snapshot: &Snapshot, config: &Config) -> Evaluation {
     let budgets = &config.budgets;
     let mut checks = Vec::new();
+    let mut matched = vec![false; snapshot.findings.len()];
     for endpoint in &snapshot.endpoints {
         let label = text::endpoint_label(&endpoint.method, &endpoint.route);
         let rule = config.rule_for(&endpoint.service, &label);
+        let limits = rule.map(|r| &r.limits);
         let subject =
             text::clean_line(&text::endpoint_with_service(&endpoint.service, &endpoint.method, &endpoint.route));
-        let from = |set_by_rule: bool| match rule {
-            Some(rule) if set_by_rule => format!(" (routes {:?})", rule.pattern),
-            _ => String::new(),
+        // The budget as shown, saying which `[[routes]]` entry set it when one did.
+        let limit = |value: String, set_by_rule: bool| match rule {
+            Some(rule) if set_by_rule => format!("{value} (routes {:?})", text::clean_line(&rule.pattern)),
+            _ => value,
         };
-        let limits = rule.map(|r| &r.limits);
+        let mut check = |budget, limit, violations| {
+            checks.push(Check { subject: subject.clone(), budget, limit, violations });
+        };
 
-        let policy = limits.and_then(|l| l.n_plus_one).unwrap_or(budgets.n_plus_one);
-        if policy == NPlusOnePolicy::Forbid {
-            let violations = endpoint
-                .n_plus_one
-                .iter()
-                .filter(|offender| {
-                    !allow_listed(&budgets.allow_n_plus_one, &offender.fingerprint_id, &offender.fingerprint)
-                })
-                .map(|offender| {
-                    format!(
-                        "N+1 query {} runs up to {} times in one request ({} affected): {}",
-                        offender.fingerprint_id,
-                        offender.repeats.max,
-                        text::plural(offender.requests_affected as usize, "request", "requests"),
-                        text::clip(&text::clean_line(&offender.fingerprint), MAX_STATEMENT_CHARS)
-                    )
-                })
-                .collect();
-            let limit = format!("no N+1{}", from(limits.is_some_and(|l| l.n_plus_one.is_some())));
-            checks.push(Check { subject: subject.clone(), budget: BudgetKind::NPlusOne, limit, violations });
+        let route_policy = limits.and_then(|l| l.n_plus_one);
+        if route_policy.unwrap_or(budgets.n_plus_one) == NPlusOnePolicy::Forbid {
+            check(
+                BudgetKind::NPlusOne,
+                limit("no N+1".to_string(), route_policy.is_some()),
+                n_plus_one_violations(endpoint, &budgets.allow_n_plus_one),
+            );
         }
-
-        if let Some(max) = limits.and_then(|l| l.max_queries_per_request).or(budgets.max_queries_per_request) {
-            let figure = endpoint.queries_per_request.max;
-            let violations = if figure > max as f64 {
+        let route_max = limits.and_then(|l| l.max_queries_per_request);
+        if let Some(max) = route_max.or(budgets.max_queries_per_request) {
+            let figure = endpoint.queries_per_request;
+            let violations = if figure.max > max as f64 {
                 vec![format!(
                     "{} queries in one request (median {})",
-                    text::amount(figure),
-                    text::amount(endpoint.queries_per_request.p50)
+                    text::amount(figure.max),
+                    text::amount(figure.p50)
                 )]
             } else {
                 Vec::new()
             };
-            let limit = format!("{max}{}", from(limits.is_some_and(|l| l.max_queries_per_request.is_some())));
-            checks.push(Check {
-                subject: subject.clone(),
-                budget: BudgetKind::MaxQueriesPerRequest,
-                limit,
-                violations,
-            });
+            check(BudgetKind::MaxQueriesPerRequest, limit(max.to_string(), route_max.is_some()), violations);
         }
-
-        if let Some(max) = limits.and_then(|l| l.max_duplicates).or(budgets.max_duplicates) {
-            checks.push(duplicates_check(
-                &subject,
-                endpoint,
-                max,
-                from(limits.is_some_and(|l| l.max_duplicates.is_some())),
-            ));
+        let route_max = limits.and_then(|l| l.max_duplicates);
+        if let Some(max) = route_max.or(budgets.max_duplicates) {
+            check(
+                BudgetKind::MaxDuplicates,
+                limit(max.to_string(), route_max.is_some()),
+                duplicate_violations(endpoint, max),
+            );
         }
-
-        if let Some(max) = limits.and_then(|l| l.max_p95_ms).or(budgets.max_p95_ms) {
-            let figure = endpoint.latency_ms.p95;
-            let violations = if figure > max {
-                vec![format!(
-                    "p95 latency {} over {}",
-                    ms(figure),
-                    text::plural(endpoint.requests as usize, "request", "requests")
-                )]
+        let route_max = limits.and_then(|l| l.max_p95_ms);
+        if let Some(max) = route_max.or(budgets.max_p95_ms) {
+            let p95 = endpoint.latency_ms.p95;
+            let violations = if p95 > max {
+                let requests = text::plural(endpoint.requests as usize, "request", "requests");
+                vec![format!("p95 latency {} over {requests}", ms(p95))]
             } else {
                 Vec::new()
             };
-            let limit = format!("{}{}", ms(max), from(limits.is_some_and(|l| l.max_p95_ms.is_some())));
-            checks.push(Check { subject: subject.clone(), budget: BudgetKind::MaxP95Ms, limit, violations });
+            check(BudgetKind::MaxP95Ms, limit(ms(max), route_max.is_some()), violations);
         }
-
         if !budgets.fail_on_findings.is_empty() {
-            let findings = snapshot.findings.iter().filter(|finding| {
-                finding.endpoint.as_ref().is_some_and(|e| {
+            let mut mine = Vec::new();
+            for (finding, matched) in snapshot.findings.iter().zip(&mut matched) {
+                if finding.endpoint.as_ref().is_some_and(|e| {
                     e.service == endpoint.service && e.method == endpoint.method && e.route == endpoint.route
-                })
-            });
-            checks.push(findings_check(&subject, findings, config));
+                }) {
+                    *matched = true;
+                    mine.push(finding);
+                }
+            }
+            let (limit, violations) = findings_budget(mine.into_iter(), config);
+            check(BudgetKind::Findings, limit, violations);
         }
     }
     if !budgets.fail_on_findings.is_empty() {
-        let shape_findings = snapshot.findings.iter().filter(|finding| finding.endpoint.is_none());
-        checks.push(findings_check(SHAPES_SUBJECT, shape_findings, config));
+        // Findings about a query shape as a whole, or about an endpoint without a row.
+        let rest = snapshot.findings.iter().zip(&matched).filter(|(_, matched)| !**matched).map(|(f, _)| f);
+        let (limit, violations) = findings_budget(rest, config);
+        checks.push(Check { subject: ACROSS_ENDPOINTS.to_string(), budget: BudgetKind::Findings, limit, violations });
     }
     Evaluation { checks, endpoints: snapshot.endpoints.len() }
 }
 
-fn duplicates_check(subject: &str, endpoint: &EndpointSnapshot, max: u64, from: String) -> Check {
-    let count = endpoint.duplicates.len() as u64;
-    let violations = if count > max {
-        let ids: Vec<&str> = endpoint.duplicates.iter().map(|d| d.fingerprint_id.as_str()).take(5).collect();
-        vec![format!(
-            "{} ({}{})",
-            text::plural(endpoint.duplicates.len(), "duplicated statement", "duplicated statements"),
-            ids.join(", "),
-            if endpoint.duplicates.len() > ids.len() { ", ..." } else { "" }
-        )]
-    } else {
-        Vec::new()
-    };
-    Check { subject: subject.to_string(), budget: BudgetKind::MaxDuplicates, limit: format!("{max}{from}"), violations }
+fn n_plus_one_violations(endpoint: &EndpointSnapshot, allowed: &[String]) -> Vec<String> {
+    endpoint
+        .n_plus_one
+        .iter()
+        .filter(|offender| !allow_listed(allowed, &offender.fingerprint_id, &offender.fingerprint))
+        .map(|offender| {
+            format!(
+                "N+1 query {} runs up to {} times in one request ({} affected): {}",
+                text::clean_line(&offender.fingerprint_id),
+                offender.repeats.max,
+                text::plural(offender.requests_affected as usize, "request", "requests"),
+                text::clip(&text::clean_line(&offender.fingerprint), MAX_STATEMENT_CHARS)
+            )
+        })
+        .collect()
 }
 
-fn findings_check<'a>(subject: &str, findings: impl Iterator<Item = &'a FindingSnapshot>, config: &Config) -> Check {
+fn duplicate_violations(endpoint: &EndpointSnapshot, max: u64) -> Vec<String> {
+    let count = endpoint.duplicates.len();
+    if count as u64 <= max {
+        return Vec::new();
+    }
+    let ids: Vec<String> = endpoint.duplicates.iter().take(5).map(|d| text::clean_line(&d.fingerprint_id)).collect();
+    vec![format!(
+        "{} ({}{})",
+        text::plural(count, "duplicated statement", "duplicated statements"),
+        ids.join(", "),
+        if count > ids.len() { ", ..." } else { "" }
+    )]
+}
+
+/// The findings budget's limit text and the findings among `findings` that break it.
+fn findings_budget<'a>(findings: impl Iterator<Item = &'a FindingSnapshot>, config: &Config) -> (String, Vec<String>) {
     let budgets = &config.budgets;
     let violations = findings
         .filter(|finding| {
@@ -226,12 +230,7 @@ fn findings_check<'a>(subject: &str, findings: impl Iterator<Item = &'a FindingS
             line
         })
         .collect();
-    Check {
-        subject: subject.to_string(),
-        budget: BudgetKind::Findings,
-        limit: format!("no {} findings", budgets.fail_on_findings.join("/")),
-        violations,
-    }
+    (format!("no {} findings", budgets.fail_on_findings.join("/")), violations)
 }
 
 fn finding_allowed(finding: &FindingSnapshot, config: &Config) -> bool {
@@ -416,6 +415,14 @@ max_queries_per_request = 0
                 endpoint: Some(books),
                 ..Default::default()
             },
+            FindingSnapshot {
+                id: "00000000000000cc".into(),
+                severity: "high".into(),
+                category: "huge_response".into(),
+                endpoint: Some(EndpointRef { service: "library".into(), method: "GET".into(), route: "/gone".into() }),
+                title: "Huge response".into(),
+                ..Default::default()
+            },
         ];
         let base = "[budgets]\nn_plus_one = \"allow\"\n";
         let evaluation =
@@ -424,7 +431,7 @@ max_queries_per_request = 0
             failures(&evaluation),
             [
                 ("GET /api/books [library]".to_string(), "fail_on_findings"),
-                (SHAPES_SUBJECT.to_string(), "fail_on_findings")
+                (ACROSS_ENDPOINTS.to_string(), "fail_on_findings")
             ]
         );
         let first = evaluation.failed().next().expect("books");
@@ -435,11 +442,13 @@ max_queries_per_request = 0
         assert_eq!(
             evaluation.checks.iter().filter(|c| c.budget == BudgetKind::Findings).count(),
             6,
-            "each endpoint and the shapes"
+            "each endpoint and the rest"
         );
+        let across = evaluation.failed().nth(1).expect("across endpoints");
+        assert_eq!(across.violations.len(), 2, "the shape finding and the one of an endpoint without a row");
 
         let allowed = format!(
-            "{base}fail_on_findings = [\"missing_index\", \"high\"]\nallow_findings = [\"1122334455667788\", \"00000000000000BB\"]"
+            "{base}fail_on_findings = [\"missing_index\", \"high\"]\nallow_findings = [\"1122334455667788\", \"00000000000000BB\", \"00000000000000cc\"]"
         );
         assert!(evaluate(&snapshot, &config(&allowed)).passed());
     }

@@ -615,7 +615,7 @@ fn trace_note(trace_id: &str) -> String {
 
 /// A statement or plan in a `<pre>` block, lines kept.
 fn pre(text: &str) -> String {
-    format!("<pre><code>{}</code></pre>", escape_block(&text::clip(&text::clean_block(text), MAX_BLOCK_CHARS)))
+    format!("<pre><code>{}</code></pre>", escape_markup(&text::clip(&text::clean_block(text), MAX_BLOCK_CHARS)))
 }
 
 /// A fix hint: its backticked parts in `<code>`, all of it escaped.
@@ -639,12 +639,8 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(escape_markup(&clean))
 }
 
-/// Like [`escape`] for text already cleaned by [`text::clean_block`], keeping its line breaks.
-fn escape_block(text: &str) -> String {
-    escape_markup(text)
-}
-
-/// `& < > " '` as character references; everything else as is.
+/// `& < > " '` as character references; everything else as is (for text already cleaned, such
+/// as a block from [`text::clean_block`] whose line breaks must stay).
 pub fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
