@@ -147,17 +147,18 @@ fn render_header(out: &mut String, snapshot: &Snapshot) {
     let _ = writeln!(out, "<header>\n<h1>apmtop report</h1>");
     let _ = writeln!(out, "<p class=\"summary\">Generated {}.</p>", escape(&snapshot.generated_at));
     out.push_str("<div class=\"cards\">\n");
-    let card = |out: &mut String, value: String, label: &str, bad: bool| {
-        let class = if bad { "card bad" } else { "card" };
+    let card = |out: &mut String, value: u64, singular: &str, plural_word: &str, bad: bool| {
+        let class = if bad && value > 0 { "card bad" } else { "card" };
+        let label = if value == 1 { singular } else { plural_word };
         let _ = writeln!(out, "<div class=\"{class}\"><b>{value}</b>{label}</div>");
     };
-    card(out, snapshot.totals.requests.to_string(), "requests", false);
-    card(out, snapshot.endpoints.len().to_string(), "endpoints", false);
-    card(out, snapshot.totals.queries.to_string(), "queries", false);
-    card(out, offenders.to_string(), "N+1 offenders", offenders > 0);
-    card(out, duplicates.to_string(), "duplicated queries", duplicates > 0);
+    card(out, snapshot.totals.requests, "request", "requests", false);
+    card(out, snapshot.endpoints.len() as u64, "endpoint", "endpoints", false);
+    card(out, snapshot.totals.queries, "query", "queries", false);
+    card(out, offenders as u64, "N+1 offender", "N+1 offenders", true);
+    card(out, duplicates as u64, "duplicated query", "duplicated queries", true);
     if !snapshot.findings.is_empty() {
-        card(out, snapshot.findings.len().to_string(), "findings", true);
+        card(out, snapshot.findings.len() as u64, "finding", "findings", true);
     }
     out.push_str("</div>\n<nav>");
     if !snapshot.findings.is_empty() {
