@@ -6,19 +6,10 @@ use std::process::ExitCode;
 use crate::cli::DiffArgs;
 use crate::report::diff;
 
-use super::{CommandError, Outcome, read_report, write_output};
-
-/// Largest tolerance accepted, percent.
-const MAX_TOLERANCE_PERCENT: f64 = 10_000.0;
+use super::{Outcome, read_report, write_output};
 
 /// Runs `apmtop diff`.
 pub fn run(args: DiffArgs) -> Outcome {
-    if !args.tolerance.is_finite() || !(0.0..=MAX_TOLERANCE_PERCENT).contains(&args.tolerance) {
-        return Err(CommandError::input(anyhow::anyhow!(
-            "--tolerance must be a percentage between 0 and {MAX_TOLERANCE_PERCENT}, not {}",
-            args.tolerance
-        )));
-    }
     let old = read_report(&args.old)?;
     let new = read_report(&args.new)?;
     let result = diff::diff(&old, &new, args.tolerance);

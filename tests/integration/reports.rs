@@ -233,14 +233,14 @@ fn check_applies_route_globs_from_the_given_config() {
 }
 
 #[test]
-fn check_exits_2_with_a_clear_message_on_unusable_input() {
+fn unusable_input_exits_2_with_a_clear_message() {
     let recorded = recorded();
     let cwd = tempfile::tempdir().expect("cwd");
     std::fs::write(cwd.path().join("other.json"), r#"{"name": "not a report"}"#).expect("write");
     std::fs::write(cwd.path().join("bad.toml"), "[budgets]\nmax_querys_per_request = 3\n").expect("write");
     // A real report of a run where no span arrived (an exporter pointed elsewhere).
     record(&[], &cwd.path().join("empty.json"));
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 8] = [
         (vec!["check", "missing.json"], "cannot read the report missing.json"),
         (vec!["check", "other.json"], "other.json is not an apmtop report"),
         (
@@ -249,6 +249,12 @@ fn check_exits_2_with_a_clear_message_on_unusable_input() {
         ),
         (vec!["check", path(&recorded.after), "--config", "missing.toml"], "cannot read the config missing.toml"),
         (vec!["check", "empty.json"], "empty.json has no requests, so no budget can be checked"),
+        (vec!["report", "other.json", "--format", "html"], "other.json is not an apmtop report"),
+        (vec!["diff", "missing.json", path(&recorded.after)], "cannot read the report missing.json"),
+        (
+            vec!["diff", path(&recorded.after), path(&recorded.after), "--tolerance=-5"],
+            "invalid value '-5' for '--tolerance <PERCENT>': must be a percentage between 0 and 10000",
+        ),
     ];
     for (args, message) in cases {
         let output = apmtop(cwd.path(), &args);
