@@ -151,7 +151,7 @@ pub struct CheckArgs {
     /// Budgets file (default: apmtop.toml in the current directory when it exists, else no N+1).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Also write the result as JUnit XML.
+    /// Also write the result as JUnit XML: one test case per budget per endpoint.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 }
@@ -165,11 +165,11 @@ pub struct DiffArgs {
     /// The report after.
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
-    /// Exit 1 when something got worse beyond the tolerance.
+    /// Exit 1 when something got worse beyond the tolerance, or an N+1 appeared or got worse.
     #[arg(long)]
     pub fail_on_regression: bool,
-    /// Relative change ignored as noise, in percent.
-    #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+    /// Relative change ignored as noise, in percent (changes under 1 query or 1 ms always are).
+    #[arg(long, value_name = "PERCENT", default_value_t = 10.0, value_parser = parse_tolerance)]
     pub tolerance: f64,
 }
 
@@ -308,6 +308,14 @@ fn parse_positive_seconds(text: &str) -> Result<f64, String> {
     let value = parse_seconds(text)?;
     if !(0.1..=86_400.0).contains(&value) {
         return Err("must be between 0.1 and 86400 seconds".to_string());
+    }
+    Ok(value)
+}
+
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a percentage"))?;
+    if !value.is_finite() || !(0.0..=10_000.0).contains(&value) {
+        return Err("must be a percentage between 0 and 10000".to_string());
     }
     Ok(value)
 }

@@ -10,6 +10,7 @@
 //!
 //! - [`cli`]: flags and subcommands -> validated [`cli::Settings`].
 //! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
+//! - [`config`]: the optional `apmtop.toml` budgets for `apmtop check`.
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
@@ -19,7 +20,7 @@
 //! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
 //! - [`aggregate`]: the single owner of all statistics, and the instrumentation audit.
 //! - [`snapshot`]: the immutable, serializable view (the report schema).
-//! - [`report`]: report files.
+//! - [`report`]: report files (JSON, Markdown, HTML), budgets (`check`, JUnit), `diff`.
 //! - [`stats`]: apmtop's own counters.
 //! - [`tui`]: the live terminal dashboard (ratatui): terminal guard, UI loop, views.
 
@@ -29,6 +30,7 @@ pub mod assemble;
 pub mod capture;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod model;
 pub mod pipeline;
 pub mod receive;

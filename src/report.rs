@@ -1,10 +1,17 @@
-//! Writes a [`Snapshot`] to a file. One module per format (`json`, ...), and `merge`, which
-//! combines reports exactly. All writes are atomic:
-//! the report goes to a temporary file in the same directory, is flushed to disk, then renamed
-//! over the target, so a reader never sees half a report and a failed write leaves the old file.
+//! Writes a [`Snapshot`] to a file. One module per format (`json`, `markdown`, `html`), plus
+//! what CI reads from reports (`check`: budgets, `junit`: their XML, `diff`: two reports
+//! compared) and `merge`, which combines reports exactly. All writes are atomic: the report goes
+//! to a temporary file in the same directory, is flushed to disk, then renamed over the target,
+//! so a reader never sees half a report and a failed write leaves the old file.
 
+pub mod check;
+pub mod diff;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod merge;
+pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -17,5 +17,6 @@ mod otlp_payloads;
 mod receive;
 mod record_replay;
 mod sqlalchemy_twins;
+mod reports;
 mod support;
 mod tui;
