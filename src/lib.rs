@@ -11,6 +11,7 @@
 //! - [`cli`]: flags and subcommands -> validated [`cli::Settings`].
 //! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
+//! - [`control`]: requests from the dashboard to the aggregator (a kept trace, window, clear).
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
 //! - [`receive`]: OTLP/gRPC and OTLP/HTTP receivers, decode, backpressure.
@@ -27,6 +28,7 @@ pub mod analyze;
 pub mod assemble;
 pub mod cli;
 pub mod commands;
+pub mod control;
 pub mod model;
 pub mod pipeline;
 pub mod receive;
