@@ -71,6 +71,21 @@ pub struct TuiConfig {
     pub control: Option<mpsc::Sender<Control>>,
 }
 
+/// Resolves on SIGINT or SIGTERM (never, if they cannot be listened for): the shutdown future
+/// for the subcommands that run the dashboard (`open`, `demo`).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 /// Why the dashboard cannot start here.
 pub fn check_terminal() -> Result<(), String> {
     // The dashboard draws on stdout; stderr may go to a file (`apmtop 2>apmtop.log`).

@@ -21,14 +21,23 @@ pub fn render_header(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiS
     let t = &snapshot.totals;
     // The product name gives way to the figures on narrow terminals.
     let mut first = if area.width >= 90 { vec![Span::styled(" apmtop ", theme.title)] } else { Vec::new() };
-    first.extend([
-        Span::styled(" gRPC ", theme.label),
-        Span::styled(ui.grpc_addr.to_string(), theme.value),
-        Span::styled("  HTTP ", theme.label),
-        Span::styled(ui.http_addr.to_string(), theme.value),
-        Span::styled("  up ", theme.label),
-        Span::styled(format::uptime(ui.uptime), theme.value),
-    ]);
+    if ui.live {
+        first.extend([
+            Span::styled(" gRPC ", theme.label),
+            Span::styled(ui.grpc_addr.to_string(), theme.value),
+            Span::styled("  HTTP ", theme.label),
+            Span::styled(ui.http_addr.to_string(), theme.value),
+            Span::styled("  up ", theme.label),
+            Span::styled(format::uptime(ui.uptime), theme.value),
+        ]);
+    } else {
+        // A saved report: no listener, no uptime; when it was taken instead.
+        first.extend([
+            Span::styled(" saved report ", theme.label),
+            Span::styled(super::clean(&snapshot.generated_at), theme.value),
+            Span::styled("  read-only", theme.dim),
+        ]);
+    }
     first.push(Span::styled("  window ", theme.label));
     first.push(Span::styled(ui.window.label(), theme.value));
     if ui.paused {
