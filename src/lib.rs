@@ -11,6 +11,7 @@
 //! - [`cli`]: flags and subcommands -> validated [`cli::Settings`].
 //! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
+//! - [`demo`]: the synthetic app behind `apmtop demo`, sent over real OTLP/gRPC.
 //! - [`control`]: requests from the dashboard to the aggregator (a kept trace, window, clear).
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
@@ -29,6 +30,7 @@ pub mod assemble;
 pub mod cli;
 pub mod commands;
 pub mod control;
+pub mod demo;
 pub mod model;
 pub mod pipeline;
 pub mod receive;
