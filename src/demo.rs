@@ -509,3 +509,77 @@ mod pipeline_tests {
         assert_eq!(last.totals.spans_refused, 0);
     }
 }
+
+#[cfg(test)]
+mod capture_tests {
+    //! The text capture of the demo's dashboard in `assets/`, drawn from a fixed seed so it stays
+    //! what the dashboard draws. `APMTOP_UPDATE_ASSETS=1` rewrites it after a deliberate change.
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::cli::Settings;
+    use crate::pipeline::Aggregator;
+    use crate::receive::decode::convert_export;
+    use crate::snapshot::Snapshot;
+    use crate::stats::Stats;
+    use crate::tui::app::{Action, App, Rates};
+    use crate::tui::testing::sample_ui;
+    use crate::tui::view;
+
+    const CAPTURE: &str = "assets/demo-dashboard.txt";
+
+    /// A minute of the demo at 20 requests a second, aggregated without the network.
+    fn demo_snapshot() -> Snapshot {
+        let stats = Arc::new(Stats::default());
+        let settings = Settings { grace: Duration::ZERO, ..Settings::default() };
+        let (published, _) = tokio::sync::watch::channel(Arc::new(Snapshot::default()));
+        let mut aggregator = Aggregator::new(&settings, Arc::clone(&stats), published);
+        let mut generator = Generator::new(2026);
+        let start = 1_767_323_045_000_000_000u64;
+        for step in 0..600u64 {
+            let decoded = convert_export(generator.export(2, start + step * 100_000_000));
+            Stats::add(&stats.spans_received, decoded.batch.spans.len() as u64);
+            aggregator.handle_batch(decoded.batch, Instant::now());
+        }
+        aggregator.flush();
+        aggregator.snapshot()
+    }
+
+    fn draw(snapshot: Snapshot) -> String {
+        let mut ui = sample_ui();
+        ui.rates = Some(Rates { spans_per_second: 410.0, requests_per_second: 20.0 });
+        ui.throughput = [18, 21, 20, 19, 22, 20, 17, 20, 23, 19, 20, 21, 18, 20, 22, 19, 20, 21].into_iter().collect();
+        let mut app = App::new(ui, Arc::new(snapshot));
+        app.update(Action::Down);
+        let mut terminal = Terminal::new(TestBackend::new(110, 16)).expect("test terminal");
+        terminal.draw(|frame| view::render(frame, app.snapshot(), &app.ui)).expect("draw");
+        let buffer = terminal.backend().buffer();
+        (0..buffer.area.height)
+            .map(|y| {
+                let line: String = (0..buffer.area.width).map(|x| buffer[(x, y)].symbol().to_string()).collect();
+                line.trim_end().to_string() + "\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_demo_capture_in_assets_is_what_the_dashboard_draws() {
+        let capture = draw(demo_snapshot());
+        for route in ["GET /api/books", "GET /api/books/{id}", "GET /api/search", "POST /charge", "GET /health"] {
+            assert!(capture.contains(route), "{route} missing from:\n{capture}");
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CAPTURE);
+        if std::env::var_os("APMTOP_UPDATE_ASSETS").is_some() {
+            std::fs::write(&path, &capture).expect("write the capture");
+        }
+        let kept =
+            std::fs::read_to_string(&path).expect("assets/demo-dashboard.txt (APMTOP_UPDATE_ASSETS=1 writes it)");
+        assert_eq!(kept, capture, "the capture is out of date; rerun with APMTOP_UPDATE_ASSETS=1");
+        let readme = include_str!("../README.md");
+        assert!(readme.contains(capture.trim_end()), "README.md's demo capture differs from {CAPTURE}; paste it in");
+    }
+}
