@@ -234,7 +234,7 @@ async fn dashboard_shows_spans_navigates_exports_and_quits_cleanly() {
 
     // Help overlay.
     app.press("?");
-    app.wait_for_screen(&["Keys", "export the displayed snapshot"]);
+    app.wait_for_screen(&["Keys", "export a JSON snapshot"]);
     app.press("?");
 
     // Export.
