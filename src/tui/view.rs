@@ -65,6 +65,25 @@ pub fn trace_rows_at(main_height: u16) -> (u16, u16) {
     (MAIN_TOP + top, visible)
 }
 
+/// Key hints in the trace view.
+const TRACE_HINTS: &[(Action, &str)] = &[
+    (Action::ToggleHelp, "help"),
+    (Action::Quit, "quit"),
+    (Action::Down, "move"),
+    (Action::Enter, "unfold/fold N+1"),
+    (Action::Back, "back"),
+];
+
+/// Key hints in the endpoint detail and a finding's evidence.
+const DETAIL_HINTS: &[(Action, &str)] = &[
+    (Action::ToggleHelp, "help"),
+    (Action::Quit, "quit"),
+    (Action::Down, "choose"),
+    (Action::Enter, "open the trace"),
+    (Action::Back, "back"),
+    (Action::Export, "export"),
+];
+
 /// Draws the whole dashboard into `frame`.
 pub fn render(frame: &mut Frame, snapshot: &Snapshot, ui: &UiState) {
     let area = frame.area();
@@ -152,7 +171,16 @@ fn render_status(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiState
         Line::from(Span::styled(format!(" {}", clean(status)), theme.status))
     } else {
         let mut spans = Vec::new();
-        for (action, name) in HINTS {
+        let hints = if ui.help || ui.audit {
+            HINTS
+        } else if ui.trace.is_some() {
+            TRACE_HINTS
+        } else if ui.finding.is_some() || ui.detail.is_some() {
+            DETAIL_HINTS
+        } else {
+            HINTS
+        };
+        for (action, name) in hints {
             let Some(binding) = BINDINGS.iter().find(|b| &b.action == action) else { continue };
             let key = binding.label.split(", ").next().unwrap_or(binding.label);
             spans.push(Span::styled(format!(" {key}"), theme.key));
