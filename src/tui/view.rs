@@ -427,6 +427,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_saved_report_does_not_teach_exporter_setup() {
+        let mut app = app_with(Snapshot::default(), &[]);
+        app.ui.live = false;
+        let screen = draw(&app, 80, 24);
+        assert!(screen.contains("saved report holds no spans"), "{screen}");
+        assert!(!screen.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{screen}");
+        assert!(screen.contains("read-only"), "{screen}");
+    }
+
+    #[test]
     fn empty_state_140x40() {
         assert_snapshot!(draw(&app_with(Snapshot::default(), &[]), 140, 40));
     }
