@@ -338,11 +338,17 @@ async fn the_slowest_request_opens_as_a_waterfall_with_the_n_plus_one_folded() {
     assert_terminal_restored(&app.raw());
 }
 
-/// `apmtop demo`: the built-in app fills the endpoints; q exits 0 with the terminal restored.
+/// `apmtop demo`: the built-in app fills the endpoints, a mouse click drills in, q exits 0 with the
+/// terminal restored.
 #[test]
 fn demo_shows_its_endpoints_and_quits_cleanly() {
     let mut app = Dashboard::spawn(&["demo", "--rate", "50"], false);
     app.wait_for_screen(&["GET /api/books", "POST /charge", "GET /api/search", "●"]);
+    // A click (SGR mouse report, 1-based) on the first row, already selected, drills in.
+    app.press("\u{1b}[<0;10;6M\u{1b}[<0;10;6m");
+    app.wait_for_screen(&["latency", "queries per request", "Slowest requests"]);
+    app.press("\u{1b}");
+    app.wait_for_screen(&["Reqs", "p95"]);
     app.press("q");
     assert!(app.wait_exit(), "apmtop demo failed after q:\n{}", app.raw());
     assert_terminal_restored(&app.raw());
