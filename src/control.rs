@@ -63,3 +63,26 @@ impl Window {
         Window::ORDER[(at + 1) % Window::ORDER.len()]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cycle_in_order_and_wrap() {
+        let seen: Vec<&str> =
+            std::iter::successors(Some(Window::All), |w| Some(w.next())).take(4).map(Window::label).collect();
+        assert_eq!(seen, ["all time", "last 1 min", "last 5 min", "all time"]);
+    }
+
+    #[test]
+    fn trace_ids_round_trip_through_hex_and_bad_hex_is_refused() {
+        let id = TraceId([0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff]);
+        assert_eq!(TraceId::from_hex(&id.to_string()), Some(id));
+        assert_eq!(TraceId::from_hex(&id.to_string().to_uppercase()), Some(id));
+        for bad in ["", "abc", &"g".repeat(32), &"+f".repeat(16), &"0".repeat(33), "é0000000000000000000000000000000"]
+        {
+            assert_eq!(TraceId::from_hex(bad), None, "{bad}");
+        }
+    }
+}
