@@ -380,3 +380,22 @@ async fn open_shows_a_saved_report_read_only() {
     assert!(app.wait_exit(), "apmtop open failed after q:\n{}", app.raw());
     assert_terminal_restored(&app.raw());
 }
+
+#[test]
+fn demo_refuses_a_bad_rate_and_open_a_missing_report() {
+    for rate in ["0", "-3", "NaN", "1e9"] {
+        let flag = format!("--rate={rate}");
+        let output = Command::new(env!("CARGO_BIN_EXE_apmtop")).args(["demo", &flag]).timeout(WAIT).output();
+        let output = output.expect("run apmtop demo");
+        assert_eq!(output.status.code(), Some(2), "--rate {rate}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--rate") && stderr.lines().count() == 1, "{stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_apmtop"))
+        .args(["open", "no-such-report.json"])
+        .timeout(WAIT)
+        .output()
+        .expect("run apmtop open");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-report.json"));
+}
