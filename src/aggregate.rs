@@ -9,6 +9,7 @@
 
 mod audit;
 mod distribution;
+pub mod traces;
 pub mod window;
 
 use std::sync::Arc;
@@ -312,6 +313,15 @@ impl EndpointStats {
         }
     }
 
+    /// Every trace these stats point at: slowest requests, N+1 and duplicate examples.
+    fn trace_refs(&self) -> impl Iterator<Item = &str> {
+        self.slowest
+            .iter()
+            .map(|s| s.trace_id.as_str())
+            .chain(self.n_plus_one.values().map(|n| n.example_trace_id.as_str()))
+            .chain(self.duplicates.values().map(|d| d.example_trace_id.as_str()))
+    }
+
     fn snapshot(&self, key: &EndpointKey, folded: Option<u64>) -> EndpointSnapshot {
         let mut n_plus_one: Vec<NPlusOneSnapshot> = self
             .n_plus_one
@@ -590,6 +600,21 @@ impl Aggregates {
                 stats.more_endpoints = true;
             }
         }
+    }
+
+    /// Whether the stats of `endpoint` point at `trace_id` (hex): among its slowest requests, or
+    /// the example of one of its N+1 offenders or duplicates.
+    pub fn references(&self, endpoint: &EndpointKey, trace_id: &str) -> bool {
+        let stats = match self.endpoints.get(endpoint) {
+            Some(stats) => Some(stats),
+            None => self.overflow.as_ref(),
+        };
+        stats.is_some_and(|s| s.trace_refs().any(|t| t == trace_id))
+    }
+
+    /// Every trace id (hex) the aggregates point at.
+    pub fn referenced_traces(&self) -> FxHashSet<&str> {
+        self.endpoints.values().chain(self.overflow.as_ref()).flat_map(EndpointStats::trace_refs).collect()
     }
 
     fn endpoint_stats(&mut self, key: &EndpointKey) -> &mut EndpointStats {

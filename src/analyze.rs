@@ -30,6 +30,8 @@ pub use n_plus_one::NPlusOne;
 /// One executed query of a request.
 #[derive(Debug, Clone)]
 pub struct QueryExec {
+    /// The span that ran it.
+    pub span_id: SpanId,
     /// Fingerprint of its statement.
     pub fingerprint: Arc<Fingerprint>,
     /// DB system (`postgresql`, `sqlite`, ...; empty when unknown).
@@ -87,6 +89,11 @@ pub struct RequestAnalysis {
     pub n_plus_one: Vec<NPlusOne>,
     /// Exact duplicates.
     pub duplicates: Vec<Duplicate>,
+    /// The request's root span, handed back (with `spans`) so that a request worth keeping for
+    /// the trace view costs no copy.
+    pub root: Span,
+    /// The request's other spans; the statements of the queries have moved into `queries`.
+    pub spans: Vec<Span>,
 }
 
 /// Analyzes requests; owns the fingerprint cache. Lives in the aggregator task.
@@ -108,14 +115,14 @@ impl Analyzer {
 
     /// Analyzes one request, consuming it.
     pub fn analyze(&mut self, request: Request) -> RequestAnalysis {
-        let Request { root, spans } = request;
+        let Request { root, mut spans } = request;
         let endpoint = endpoint::endpoint_of(&root);
         let is_error = root.is_error || root.http.as_ref().and_then(|h| h.status_code).is_some_and(|c| c >= 500);
 
         let twins = not_executions(&spans);
         let mut connection_spans = 0u32;
         let mut queries = Vec::new();
-        for span in spans {
+        for span in &mut spans {
             if span.is_db_without_statement() {
                 connection_spans += 1;
             } else if span.is_query() && !twins.contains(&span.span_id) {
@@ -137,15 +144,19 @@ impl Analyzer {
             connection_spans,
             n_plus_one,
             duplicates,
+            root,
+            spans,
         }
     }
 
-    fn query_exec(&mut self, span: Span) -> QueryExec {
-        let db = span.db.unwrap_or_default();
+    /// The query `span` ran; its statement moves into the result.
+    fn query_exec(&mut self, span: &mut Span) -> QueryExec {
+        let db = span.db.as_deref_mut().map(std::mem::take).unwrap_or_default();
         let statement = db.statement.unwrap_or_default();
         let fingerprint = self.cache.get(&statement, &db.system);
         let identity = query_identity(&fingerprint, &statement, db.parameters.as_deref());
         QueryExec {
+            span_id: span.span_id,
             fingerprint,
             db_system: db.system,
             statement,

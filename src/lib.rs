@@ -12,6 +12,8 @@
 //! - [`commands`]: the subcommands (`report`, `check`, `diff`, `merge`, `open`, `replay`, `demo`).
 //! - [`config`]: the optional `apmtop.toml` budgets for `apmtop check`.
 //! - [`pipeline`]: wiring, the aggregator task, shutdown order.
+//! - [`demo`]: the synthetic app behind `apmtop demo`, sent over real OTLP/gRPC.
+//! - [`control`]: requests from the dashboard to the aggregator (a kept trace, window, clear).
 //! - [`model`]: ids, the compact [`model::Span`], [`model::Request`].
 //! - [`semconv`]: attribute keys of both semantic-convention generations.
 //! - [`capture`]: capture files of received exports (`--record`, `--replay`, `apmtop replay`).
@@ -31,6 +33,8 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
+pub mod demo;
 pub mod model;
 pub mod pipeline;
 pub mod receive;

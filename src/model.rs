@@ -23,6 +23,22 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+impl TraceId {
+    /// Parses 32 hex digits (as [`TraceId`]'s `Display` writes them).
+    pub fn from_hex(hex: &str) -> Option<TraceId> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 32 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let text = std::str::from_utf8(pair).ok()?;
+            id[i] = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(TraceId(id))
+    }
+}
+
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_hex(f, &self.0)

@@ -21,11 +21,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::aggregate::traces::{TraceRecord, TraceStore};
 use crate::aggregate::window::Slices;
 use crate::aggregate::{self, AggregateConfig, Aggregates};
 use crate::analyze::Analyzer;
 use crate::assemble::{Assembler, AssemblyConfig, AssemblyOutput};
 use crate::cli::Settings;
+use crate::control::{CONTROL_CAPACITY, Control, Window};
 use crate::model::SpanBatch;
 use crate::receive::{self, Ingest, Ingested};
 use crate::report;
@@ -50,10 +52,12 @@ pub struct Aggregator {
     aggregates: Aggregates,
     /// The recent past in slices, for time windows.
     slices: Slices,
-    /// The window the published snapshots show; `None` for all time.
-    window: Option<Duration>,
+    /// The window published snapshots show.
+    window: Window,
     /// Receiver counters at the last clear, subtracted from the live ones.
     baseline: Totals,
+    /// Spans of the requests the aggregates point at (slowest, N+1 and duplicate examples).
+    traces: TraceStore,
     stats: Arc<Stats>,
     published: watch::Sender<Arc<Snapshot>>,
     dirty: bool,
@@ -75,8 +79,9 @@ impl Aggregator {
             analyzer: Analyzer::new(settings.n_plus_one_min, FINGERPRINT_CACHE),
             slices: Slices::new(aggregate.clone()),
             aggregates: Aggregates::new(aggregate),
-            window: None,
+            window: Window::default(),
             baseline: Totals::default(),
+            traces: TraceStore::default(),
             stats,
             published,
             dirty: true,
@@ -125,8 +130,39 @@ impl Aggregator {
             let analysis = self.analyzer.analyze(request);
             self.aggregates.record(&analysis);
             self.slices.record(&analysis, now);
+            // Only requests the aggregates now point at are kept: the others cost no copy.
+            if self.aggregates.references(&analysis.endpoint, &analysis.trace_id.to_string()) {
+                self.traces.insert(TraceRecord::from_analysis(analysis));
+            }
         }
         self.dirty = true;
+    }
+
+    /// Drops the kept traces the aggregates no longer point at.
+    fn evict_unreferenced_traces(&mut self) {
+        let referenced = self.aggregates.referenced_traces();
+        self.traces.retain_referenced(|id| referenced.contains(id.to_string().as_str()));
+    }
+
+    /// Serves one request from the dashboard.
+    pub fn handle_control(&mut self, control: Control) {
+        match control {
+            Control::Trace { trace_id, reply } => {
+                let _ = reply.send(self.traces.get(&trace_id));
+            }
+            Control::SetWindow(window) => self.set_window(window),
+            Control::Clear => self.clear(),
+        }
+    }
+
+    /// The kept trace `trace_id`, if any.
+    pub fn trace(&self, trace_id: &crate::model::TraceId) -> Option<Arc<TraceRecord>> {
+        self.traces.get(trace_id)
+    }
+
+    /// The window published snapshots show.
+    pub fn window(&self) -> Window {
+        self.window
     }
 
     /// The current snapshot, all time.
@@ -137,7 +173,7 @@ impl Aggregator {
     /// The snapshot the dashboard shows: all time, or the chosen window (whose audit is still
     /// the all-time one: instrumentation gaps do not expire).
     fn displayed_snapshot(&self) -> Snapshot {
-        let Some(window) = self.window else {
+        let Some(window) = self.window.duration() else {
             return self.snapshot();
         };
         let mut shown = self
@@ -149,17 +185,19 @@ impl Aggregator {
         shown
     }
 
-    /// Shows the last `window` in published snapshots, or all time with `None`.
-    pub fn set_window(&mut self, window: Option<Duration>) {
+    /// Shows `window` in published snapshots from now on.
+    pub fn set_window(&mut self, window: Window) {
         self.window = window;
         self.dirty = true;
     }
 
-    /// Forgets every statistic (for a clean before/after); traces being assembled are kept.
+    /// Forgets every statistic and kept trace (for a clean before/after); traces being
+    /// assembled are kept, and the receivers' counters count from now.
     pub fn clear(&mut self) {
         let config = self.aggregates.config().clone();
         self.aggregates = Aggregates::new(config.clone());
         self.slices = Slices::new(config);
+        self.traces = TraceStore::default();
         self.baseline = Totals::default();
         self.baseline = self.receiver_totals();
         self.dirty = true;
@@ -192,6 +230,7 @@ impl Aggregator {
     }
 
     fn publish(&mut self) {
+        self.evict_unreferenced_traces();
         self.published.send_replace(Arc::new(self.displayed_snapshot()));
         self.dirty = false;
         self.last_publish = Instant::now();
@@ -199,6 +238,7 @@ impl Aggregator {
 
     /// Runs until `stop` fires (or every sender is gone), then drains the channel, closes every
     /// pending trace and returns the final snapshot (with its aggregates, for the report).
+    /// Requests from the dashboard on `control` are served between batches.
     ///
     /// With `reports`, a full report snapshot is sent there every `every` (the writer task may
     /// be busy: then that one is skipped, never queued).
@@ -207,7 +247,9 @@ impl Aggregator {
         mut batches: mpsc::Receiver<Ingested>,
         mut stop: oneshot::Receiver<()>,
         reports: Option<(Duration, mpsc::Sender<Snapshot>)>,
+        mut control: mpsc::Receiver<Control>,
     ) -> Snapshot {
+        let mut control_open = true;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let report_every = reports.as_ref().map_or(Duration::from_secs(3600), |(every, _)| *every);
@@ -223,6 +265,12 @@ impl Aggregator {
                     batches.close();
                     stopping = true;
                 }
+                // Before the batches: under full ingest they are always ready, and a dashboard
+                // request is rare and quick.
+                request = control.recv(), if control_open => match request {
+                    Some(request) => self.handle_control(request),
+                    None => control_open = false,
+                },
                 _ = report_tick.tick(), if reports.is_some() => {
                     if let Some((_, sender)) = &reports {
                         let _ = sender.try_send(self.report_snapshot());
@@ -267,6 +315,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The latest published snapshot.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Requests to the aggregator (kept traces, window, clear).
+    pub control: mpsc::Sender<Control>,
     servers_stop: watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     aggregator_stop: oneshot::Sender<()>,
@@ -315,7 +365,9 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         }
         _ => None,
     };
-    let aggregator = tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop, reports));
+    let (control, control_requests) = mpsc::channel(CONTROL_CAPACITY);
+    let aggregator =
+        tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop, reports, control_requests));
 
     if settings.headless && !settings.quiet {
         background.push(tokio::spawn(print_progress(snapshots.clone())));
@@ -324,6 +376,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         grpc_addr,
         http_addr,
         snapshots,
+        control,
         servers_stop,
         servers,
         aggregator_stop,
@@ -416,25 +469,138 @@ pub fn progress_line(snapshot: &Snapshot) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::analyze::test_support::{query, root};
+    use std::sync::Arc;
 
-    fn aggregator() -> (Aggregator, watch::Receiver<Arc<Snapshot>>) {
+    use super::*;
+    use crate::model::{DbAttrs, HttpAttrs, Service, Span, SpanId, SpanKind, TraceId};
+
+    /// A request of trace `trace` on `GET /books` lasting `duration_ms`, with `queries` queries of
+    /// one shape (different values: an N+1 from five on).
+    fn request(trace: u8, duration_ms: u64, queries: u8) -> Vec<Span> {
+        let service = Arc::new(Service { name: Arc::from("shop"), language: None });
+        let span = |id: u8, parent: Option<u8>, kind, start_ms: u64, end_ms: u64| Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            parent_is_remote: false,
+            service: Arc::clone(&service),
+            name: "GET /books".into(),
+            kind,
+            start_ns: 1_000_000_000 + start_ms * 1_000_000,
+            end_ns: 1_000_000_000 + end_ms * 1_000_000,
+            is_error: false,
+            http: None,
+            db: None,
+        };
+        let mut root = span(1, None, SpanKind::Server, 0, duration_ms);
+        root.http = Some(Box::new(HttpAttrs {
+            method: Some("GET".into()),
+            route: Some("/books".into()),
+            status_code: Some(200),
+            ..Default::default()
+        }));
+        let mut spans = vec![root];
+        for i in 0..queries {
+            let mut query = span(10 + i, Some(1), SpanKind::Client, u64::from(i), u64::from(i) + 1);
+            query.db = Some(Box::new(DbAttrs {
+                system: Arc::from("postgresql"),
+                statement: Some(format!("SELECT * FROM author WHERE id = {i}").into()),
+                ..Default::default()
+            }));
+            spans.push(query);
+        }
+        spans
+    }
+
+    fn aggregator() -> Aggregator {
+        let settings = Settings { grace: Duration::ZERO, ..Settings::default() };
+        let (published, _) = watch::channel(Arc::new(Snapshot::default()));
+        Aggregator::new(&settings, Arc::default(), published)
+    }
+
+    fn feed(aggregator: &mut Aggregator, spans: Vec<Span>) {
+        aggregator.handle_batch(SpanBatch { spans, ..SpanBatch::default() }, Instant::now());
+        aggregator.flush();
+    }
+
+    fn aggregator_with_snapshots() -> (Aggregator, watch::Receiver<Arc<Snapshot>>) {
         let (published, snapshots) = watch::channel(Arc::new(Snapshot::default()));
         (Aggregator::new(&Settings::default(), Arc::default(), published), snapshots)
     }
 
     fn one_request(aggregator: &mut Aggregator) {
-        let spans = vec![root(), query(2, 1, "SELECT * FROM book", 1)];
-        aggregator.handle_batch(SpanBatch { spans, ..SpanBatch::default() }, Instant::now());
-        aggregator.flush();
+        feed(aggregator, request(7, 20, 1));
+    }
+
+    #[test]
+    fn keeps_the_slowest_requests_and_evicts_those_pushed_out() {
+        let mut aggregator = aggregator();
+        // Ten requests, each slower than the last: the five slowest stay.
+        for trace in 1..=10 {
+            feed(&mut aggregator, request(trace, u64::from(trace) * 10, 1));
+        }
+        aggregator.publish();
+        for trace in 1..=5 {
+            assert!(aggregator.trace(&TraceId([trace; 16])).is_none(), "trace {trace} is no longer referenced");
+        }
+        let slowest = aggregator.trace(&TraceId([10; 16])).expect("the slowest request is kept");
+        assert_eq!(slowest.spans.len(), 2);
+        assert_eq!(slowest.endpoint, "GET /books");
+        let query = &slowest.spans[1];
+        assert_eq!(query.statement.as_deref(), Some("SELECT * FROM author WHERE id = 0"));
+        assert!(query.fingerprint_id.is_some());
+    }
+
+    #[test]
+    fn keeps_the_example_trace_of_an_n_plus_one_even_when_fast() {
+        let mut aggregator = aggregator();
+        feed(&mut aggregator, request(1, 50, 8));
+        for trace in 2..=7 {
+            feed(&mut aggregator, request(trace, 100 + u64::from(trace), 1));
+        }
+        aggregator.publish();
+        let example = aggregator.trace(&TraceId([1; 16])).expect("the N+1 example is kept");
+        assert_eq!(example.n_plus_one.len(), 1);
+        assert_eq!(
+            example.spans.iter().filter(|s| s.fingerprint_id == Some(example.n_plus_one[0].fingerprint_id)).count(),
+            8
+        );
+        let snapshot = aggregator.snapshot();
+        assert_eq!(snapshot.endpoints[0].n_plus_one[0].example_trace_id, TraceId([1; 16]).to_string());
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_asks_for_a_trace_over_the_control_channel() {
+        let mut aggregator = aggregator();
+        feed(&mut aggregator, request(3, 20, 2));
+        let (reply, answer) = oneshot::channel();
+        aggregator.handle_control(Control::Trace { trace_id: TraceId([3; 16]), reply });
+        assert_eq!(answer.await.expect("an answer").expect("kept").spans.len(), 3);
+        let (reply, answer) = oneshot::channel();
+        aggregator.handle_control(Control::Trace { trace_id: TraceId([4; 16]), reply });
+        assert!(answer.await.expect("an answer").is_none());
+    }
+
+    #[test]
+    fn clear_forgets_statistics_and_traces_and_window_is_recorded() {
+        let mut aggregator = aggregator();
+        feed(&mut aggregator, request(3, 20, 6));
+        aggregator.handle_control(Control::SetWindow(Window::LastMinute));
+        assert_eq!(aggregator.window(), Window::LastMinute);
+        aggregator.handle_control(Control::Clear);
+        let snapshot = aggregator.snapshot();
+        assert_eq!(snapshot.totals.requests, 0);
+        assert!(snapshot.endpoints.is_empty());
+        assert!(aggregator.trace(&TraceId([3; 16])).is_none());
+        feed(&mut aggregator, request(4, 20, 1));
+        assert_eq!(aggregator.snapshot().totals.requests, 1);
     }
 
     #[test]
     fn clear_forgets_statistics_and_windows_show_recent_requests() {
-        let (mut aggregator, snapshots) = aggregator();
+        let (mut aggregator, snapshots) = aggregator_with_snapshots();
         one_request(&mut aggregator);
-        aggregator.set_window(Some(Duration::from_secs(60)));
+        aggregator.set_window(Window::LastMinute);
         aggregator.publish();
         let shown = snapshots.borrow().clone();
         assert_eq!(shown.totals.requests, 1);
@@ -442,7 +608,7 @@ mod tests {
         assert_eq!(shown.endpoints.len(), 1);
 
         aggregator.clear();
-        aggregator.set_window(None);
+        aggregator.set_window(Window::All);
         aggregator.publish();
         assert_eq!(snapshots.borrow().totals.requests, 0);
         assert!(snapshots.borrow().endpoints.is_empty());
@@ -451,7 +617,7 @@ mod tests {
 
     #[test]
     fn report_snapshots_carry_their_aggregates() {
-        let (mut aggregator, _snapshots) = aggregator();
+        let (mut aggregator, _snapshots) = aggregator_with_snapshots();
         one_request(&mut aggregator);
         let report = aggregator.report_snapshot();
         assert!(report.aggregates.is_some());

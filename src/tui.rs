@@ -3,7 +3,9 @@
 //! ```text
 //! input thread (crossterm poll/read) ──▶ ┐
 //! watch::Receiver<Arc<Snapshot>> ─────▶ ├─ UI loop: Action -> App::update -> view::render
-//! tick (250 ms), shutdown signal ─────▶ ┘
+//! tick (250 ms), shutdown signal ─────▶ │
+//! answers (exports, traces) ──────────▶ ┘     └─ Effect: export (blocking pool) or a Control
+//!                                                 to the aggregator (try_send, never waits)
 //! ```
 //!
 //! The loop only reads the snapshot watch channel, so ingest never waits on the UI. It redraws
@@ -13,6 +15,7 @@
 //! binary passes in for SIGINT/SIGTERM.
 //!
 //! - [`app`]: state and `update`; [`event`]: keys -> actions (and the key table);
+//! - [`trace`]: the trace view's state and waterfall rows;
 //! - [`view`]: pure drawing; [`theme`]: styles;
 //! - [`sanitize`]: untrusted text; [`format`](mod@format): numbers and durations.
 
@@ -21,6 +24,7 @@ pub mod event;
 pub mod format;
 pub mod sanitize;
 pub mod theme;
+pub mod trace;
 pub mod view;
 
 #[cfg(test)]
@@ -37,12 +41,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self as term_event, Event};
+use ratatui::crossterm::event::{
+    self as term_event, DisableMouseCapture, EnableMouseCapture, Event, MouseButton, MouseEventKind,
+};
 use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use ratatui::crossterm::{cursor, execute};
 use tokio::sync::{mpsc, watch};
 
 use self::app::{Action, App, Effect, UiState};
+use crate::control::Control;
 use crate::snapshot::Snapshot;
 
 /// Least time between two redraws caused by new data (about 4 frames per second).
@@ -59,6 +66,24 @@ pub struct TuiConfig {
     pub http_addr: SocketAddr,
     /// Where `e` writes snapshot reports.
     pub snapshot_dir: PathBuf,
+    /// Requests to the aggregator (traces, window, clear); `None` for a saved report, where
+    /// the keys that need a live pipeline say so.
+    pub control: Option<mpsc::Sender<Control>>,
+}
+
+/// Resolves on SIGINT or SIGTERM (never, if they cannot be listened for): the shutdown future
+/// for the subcommands that run the dashboard (`open`, `demo`).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 /// Why the dashboard cannot start here.
@@ -80,6 +105,8 @@ pub async fn run(
     let mut guard = TerminalGuard::enter()?;
     let mut ui = UiState::new(config.grpc_addr, config.http_addr, config.snapshot_dir);
     ui.theme = theme::Theme::from_env();
+    ui.live = config.control.is_some();
+    let effects_to = EffectRunner { control: config.control };
     let first = Arc::clone(&snapshots.borrow_and_update());
     let mut app = App::new(ui, first);
     let size = guard.terminal.size().context("reading the terminal size")?;
@@ -87,6 +114,7 @@ pub async fn run(
 
     let mut input = InputThread::spawn();
     let (effects_done, mut effects) = mpsc::channel::<Action>(8);
+    let effects_done = (effects_to, effects_done);
     let started = Instant::now();
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -110,7 +138,7 @@ pub async fn run(
                 }
                 let events = pending.into_iter().collect::<std::io::Result<Vec<Event>>>();
                 for effect in handle_events(&mut app, events.context("reading terminal input")?) {
-                    spawn_effect(effect, &effects_done);
+                    effects_done.0.spawn(effect, &effects_done.1);
                 }
                 redraw_now = true;
             }
@@ -167,6 +195,12 @@ fn handle_events(app: &mut App, events: Vec<Event>) -> Vec<Effect> {
         let action = match event {
             Event::Key(key) => event::handle_key(&key, &app.ui),
             Event::Resize(_, rows) => Some(Action::Resize(rows)),
+            Event::Mouse(mouse) => match mouse.kind {
+                MouseEventKind::ScrollUp => Some(Action::Up),
+                MouseEventKind::ScrollDown => Some(Action::Down),
+                MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(mouse.row)),
+                _ => None,
+            },
             _ => None,
         };
         effects.extend(action.and_then(|action| app.update(action)));
@@ -175,18 +209,49 @@ fn handle_events(app: &mut App, events: Vec<Event>) -> Vec<Effect> {
 }
 
 /// Applies `action`; runs the effect it asks for, if any.
-fn apply(app: &mut App, action: Action, done: &mpsc::Sender<Action>) {
+fn apply(app: &mut App, action: Action, done: &(EffectRunner, mpsc::Sender<Action>)) {
     if let Some(effect) = app.update(action) {
-        spawn_effect(effect, done);
+        done.0.spawn(effect, &done.1);
     }
 }
 
-/// Runs `effect` on the blocking pool; its outcome comes back on `done`.
-fn spawn_effect(effect: Effect, done: &mpsc::Sender<Action>) {
-    let done = done.clone();
-    tokio::task::spawn_blocking(move || {
-        let _ = done.blocking_send(effect.run());
-    });
+/// Runs effects without ever blocking the UI loop.
+struct EffectRunner {
+    control: Option<mpsc::Sender<Control>>,
+}
+
+impl EffectRunner {
+    /// Runs `effect`: an export on the blocking pool, a request to the aggregator with
+    /// `try_send` (a trace's answer is awaited on its own task). Outcomes come back on `done`.
+    fn spawn(&self, effect: Effect, done: &mpsc::Sender<Action>) {
+        let done = done.clone();
+        let control = match effect {
+            Effect::Export { .. } => {
+                tokio::task::spawn_blocking(move || {
+                    if let Some(outcome) = effect.run() {
+                        let _ = done.blocking_send(outcome);
+                    }
+                });
+                return;
+            }
+            Effect::FetchTrace(trace_id) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let hex = trace_id.to_string();
+                tokio::spawn(async move {
+                    // A dropped reply (aggregator gone or busy) reads as "not kept".
+                    let record = answer.await.ok().flatten();
+                    let _ = done.send(Action::TraceLoaded(hex, record)).await;
+                });
+                Control::Trace { trace_id, reply }
+            }
+            Effect::SetWindow(window) => Control::SetWindow(window),
+            Effect::Clear => Control::Clear,
+        };
+        if let Some(sender) = &self.control {
+            // A full channel drops the request (and, for a trace, its reply: "not kept").
+            let _ = sender.try_send(control);
+        }
+    }
 }
 
 /// Whether the terminal is currently in raw mode and on the alternate screen (because of us).
@@ -207,7 +272,7 @@ impl TerminalGuard {
         TERMINAL_TAKEN.store(true, Ordering::SeqCst);
         let entered = (|| {
             enable_raw_mode()?;
-            execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+            execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
             Terminal::new(CrosstermBackend::new(std::io::stdout()))
         })();
         match entered {
@@ -244,7 +309,7 @@ pub fn restore_terminal() {
         return;
     }
     let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
 }
 
 /// A panic hook that restores the terminal, then runs the hook that was there before (so the
@@ -341,6 +406,28 @@ mod tests {
         let effects = handle_events(&mut app, events);
         assert!(matches!(effects.as_slice(), [Effect::Export { .. }]));
         assert_eq!(app.ui.page_rows, 22);
+    }
+
+    #[test]
+    fn the_mouse_wheel_moves_the_selection_and_a_click_selects() {
+        use ratatui::crossterm::event::MouseEvent;
+        let mut app = App::new(sample_ui(), Arc::new(sample_snapshot()));
+        app.update(Action::Resize(24));
+        let mouse = |kind, row| Event::Mouse(MouseEvent { kind, column: 10, row, modifiers: KeyModifiers::NONE });
+        let rows = |app: &App| app::endpoint_rows(app.snapshot(), &app.ui).iter().map(|e| e.route.clone()).collect();
+        let routes: Vec<String> = rows(&app);
+        let selected = |app: &App| {
+            let keys: Vec<app::EndpointId> =
+                app::endpoint_rows(app.snapshot(), &app.ui).iter().map(|e| app::EndpointId::of(e)).collect();
+            keys[app.ui.endpoints.resolve(&keys).expect("a selection")].route.clone()
+        };
+        handle_events(&mut app, vec![mouse(MouseEventKind::ScrollDown, 5), mouse(MouseEventKind::ScrollDown, 5)]);
+        assert_eq!(selected(&app), routes[2]);
+        handle_events(&mut app, vec![mouse(MouseEventKind::ScrollUp, 5)]);
+        assert_eq!(selected(&app), routes[1]);
+        let (first, _) = view::table_rows_at(app::Tab::Endpoints, 24 - view::CHROME_ROWS);
+        handle_events(&mut app, vec![mouse(MouseEventKind::Down(MouseButton::Left), first + 3)]);
+        assert_eq!(selected(&app), routes[3]);
     }
 
     #[test]

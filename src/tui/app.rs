@@ -16,8 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::trace::{TraceLoad, TraceState};
+use crate::aggregate::traces::TraceRecord;
+use crate::control::Window;
+use crate::model::TraceId;
 use crate::report;
-use crate::snapshot::{EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Snapshot};
+use crate::snapshot::{EndpointSnapshot, FindingSnapshot, NPlusOneSnapshot, QuerySnapshot, Snapshot};
 
 /// The top-level views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +32,13 @@ pub enum Tab {
     NPlusOne,
     /// Query shapes across endpoints.
     Queries,
+    /// Every diagnosed cause, most costly first.
+    Findings,
 }
 
 impl Tab {
     /// All tabs, in order.
-    pub const ALL: [Tab; 3] = [Tab::Endpoints, Tab::NPlusOne, Tab::Queries];
+    pub const ALL: [Tab; 4] = [Tab::Endpoints, Tab::NPlusOne, Tab::Queries, Tab::Findings];
 
     /// The tab's title.
     pub fn title(self) -> &'static str {
@@ -40,6 +46,7 @@ impl Tab {
             Tab::Endpoints => "Endpoints",
             Tab::NPlusOne => "N+1",
             Tab::Queries => "Queries",
+            Tab::Findings => "Findings",
         }
     }
 
@@ -252,6 +259,22 @@ pub struct UiState {
     pub snapshot_dir: PathBuf,
     /// The styles.
     pub theme: super::theme::Theme,
+    /// A live pipeline answers (traces, window, clear); false on a saved report.
+    pub live: bool,
+    /// The time window chosen with `w`.
+    pub window: Window,
+    /// The selected trace in the endpoint detail (see [`detail_targets`]).
+    pub detail_cursor: usize,
+    /// The open trace view, over the detail or a finding.
+    pub trace: Option<TraceState>,
+    /// Selection in the Findings view: finding id.
+    pub findings: Selection<String>,
+    /// The finding whose evidence is open.
+    pub finding: Option<String>,
+    /// Requests per second, about one value a second over the last minute, oldest first.
+    pub throughput: VecDeque<u64>,
+    /// Terminal height, for mapping mouse clicks to rows.
+    pub screen_rows: u16,
 }
 
 impl UiState {
@@ -278,6 +301,14 @@ impl UiState {
             queries: Selection::default(),
             snapshot_dir,
             theme: super::theme::Theme::default(),
+            live: true,
+            window: Window::All,
+            detail_cursor: 0,
+            trace: None,
+            findings: Selection::default(),
+            finding: None,
+            throughput: VecDeque::new(),
+            screen_rows: 24,
         }
     }
 
@@ -302,6 +333,14 @@ const RATE_MIN_SPAN: Duration = Duration::from_millis(400);
 
 /// One sample for the rates: when, spans received, requests analyzed.
 type RateSample = (SystemTime, u64, u64);
+
+/// Values kept for the throughput sparkline (about one a second).
+const THROUGHPUT_POINTS: usize = 60;
+/// Least time between two sparkline values.
+const THROUGHPUT_STEP: Duration = Duration::from_secs(1);
+
+/// What the status line says when a key needs a live pipeline.
+const NEEDS_LIVE: &str = "needs a live pipeline: this is a saved report";
 
 /// Everything that can change the dashboard.
 #[derive(Debug, Clone)]
@@ -356,6 +395,14 @@ pub enum Action {
     Exported(Result<PathBuf, String>),
     /// The terminal is now this many rows high.
     Resize(u16),
+    /// Next time window.
+    CycleWindow,
+    /// Reset the statistics.
+    Clear,
+    /// A mouse click on this terminal row.
+    Click(u16),
+    /// The aggregator answered for a trace (`None`: no longer kept).
+    TraceLoaded(String, Option<Arc<TraceRecord>>),
 }
 
 impl PartialEq for Action {
@@ -367,6 +414,8 @@ impl PartialEq for Action {
             (Action::FilterInput(a), Action::FilterInput(b)) => a == b,
             (Action::Exported(a), Action::Exported(b)) => a == b,
             (Action::Resize(a), Action::Resize(b)) => a == b,
+            (Action::Click(a), Action::Click(b)) => a == b,
+            (Action::TraceLoaded(a, x), Action::TraceLoaded(b, y)) => a == b && x == y,
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         }
     }
@@ -382,13 +431,21 @@ pub enum Effect {
         /// The snapshot on screen when `e` was pressed.
         snapshot: Arc<Snapshot>,
     },
+    /// Ask the aggregator for a kept trace; the answer comes back as [`Action::TraceLoaded`].
+    FetchTrace(TraceId),
+    /// Tell the aggregator the chosen window.
+    SetWindow(Window),
+    /// Tell the aggregator to reset its statistics.
+    Clear,
 }
 
 impl Effect {
-    /// Runs the effect (blocking) and returns the action that reports its outcome.
-    pub fn run(self) -> Action {
+    /// Runs a file-system effect (blocking) and returns the action that reports its outcome;
+    /// `None` for the effects that talk to the aggregator, which the UI loop sends itself.
+    pub fn run(self) -> Option<Action> {
         match self {
-            Effect::Export { dir, snapshot } => Action::Exported(export(&dir, &snapshot, SystemTime::now())),
+            Effect::Export { dir, snapshot } => Some(Action::Exported(export(&dir, &snapshot, SystemTime::now()))),
+            Effect::FetchTrace(_) | Effect::SetWindow(_) | Effect::Clear => None,
         }
     }
 }
@@ -418,6 +475,8 @@ pub struct App {
     latest: Arc<Snapshot>,
     /// Counter samples of recent snapshots, oldest first, within [`RATE_WINDOW`].
     samples: VecDeque<RateSample>,
+    /// Time and request count of the last sparkline value.
+    throughput_mark: Option<(SystemTime, u64)>,
     /// Set by [`Action::Quit`].
     quit: bool,
 }
@@ -430,6 +489,7 @@ impl App {
             displayed: Arc::clone(&snapshot),
             latest: Arc::clone(&snapshot),
             samples: VecDeque::new(),
+            throughput_mark: None,
             quit: false,
         };
         app.sample(&snapshot);
@@ -461,7 +521,41 @@ impl App {
                 self.ui.status = Some(format!("exported {}", path.display()));
             }
             Action::Exported(Err(error)) => self.ui.status = Some(format!("export failed: {error}")),
-            Action::Resize(rows) => self.ui.page_rows = usize::from(rows.saturating_sub(8)).max(1),
+            Action::Resize(rows) => {
+                self.ui.page_rows = usize::from(rows.saturating_sub(8)).max(1);
+                self.ui.screen_rows = rows;
+            }
+            Action::CycleWindow => {
+                if !self.ui.live {
+                    self.ui.status = Some(format!("time windows {NEEDS_LIVE}"));
+                    return None;
+                }
+                self.ui.window = self.ui.window.next();
+                self.ui.status = Some(format!("window: {}", self.ui.window.label()));
+                return Some(Effect::SetWindow(self.ui.window));
+            }
+            Action::Clear => {
+                if !self.ui.live {
+                    self.ui.status = Some(format!("clearing {NEEDS_LIVE}"));
+                    return None;
+                }
+                self.samples.clear();
+                self.throughput_mark = None;
+                self.ui.rates = None;
+                self.ui.throughput.clear();
+                self.ui.status = Some("statistics cleared: counting from now".to_string());
+                return Some(Effect::Clear);
+            }
+            Action::Click(row) => return self.click(row),
+            Action::TraceLoaded(trace_id, record) => {
+                if let Some(trace) = self.ui.trace.as_mut().filter(|t| t.trace_id == trace_id) {
+                    trace.load = match record {
+                        Some(record) => TraceLoad::Loaded(record),
+                        None => TraceLoad::Missing,
+                    };
+                    trace.cursor = 0;
+                }
+            }
             Action::ToggleHelp => {
                 self.ui.help = !self.ui.help;
                 self.ui.audit = false;
@@ -510,7 +604,7 @@ impl App {
                     self.ui.sort = self.ui.sort.next();
                 }
             }
-            Action::Enter => self.enter(),
+            Action::Enter => return self.enter(),
             Action::Up => self.shift(-1),
             Action::Down => self.shift(1),
             Action::PageUp => self.shift(-(self.ui.page_rows as isize)),
@@ -545,11 +639,33 @@ impl App {
             spans_per_second: per_second(first.1, last.1),
             requests_per_second: per_second(first.2, last.2),
         });
+        self.sample_throughput(at, snapshot.totals.requests);
+    }
+
+    /// Adds a sparkline value when a second has passed since the last one: requests per second
+    /// since then.
+    fn sample_throughput(&mut self, at: SystemTime, requests: u64) {
+        let Some((since, before)) = self.throughput_mark else {
+            self.throughput_mark = Some((at, requests));
+            return;
+        };
+        let elapsed = at.duration_since(since).unwrap_or_default();
+        if elapsed < THROUGHPUT_STEP {
+            return;
+        }
+        let rate = requests.saturating_sub(before) as f64 / elapsed.as_secs_f64();
+        self.ui.throughput.push_back(rate.round() as u64);
+        while self.ui.throughput.len() > THROUGHPUT_POINTS {
+            self.ui.throughput.pop_front();
+        }
+        self.throughput_mark = Some((at, requests));
     }
 
     fn show_tab(&mut self, tab: Tab) {
         self.ui.tab = tab;
         self.ui.detail = None;
+        self.ui.trace = None;
+        self.ui.finding = None;
         self.ui.help = false;
         self.ui.audit = false;
     }
@@ -558,6 +674,10 @@ impl App {
         if self.ui.help || self.ui.audit {
             self.ui.help = false;
             self.ui.audit = false;
+        } else if self.ui.trace.is_some() {
+            self.ui.trace = None;
+        } else if self.ui.finding.is_some() {
+            self.ui.finding = None;
         } else if self.ui.detail.is_some() {
             self.ui.detail = None;
         } else if !self.ui.filter.is_empty() {
@@ -567,39 +687,90 @@ impl App {
         }
     }
 
-    fn enter(&mut self) {
-        if self.ui.help || self.ui.audit || self.ui.detail.is_some() {
-            return;
+    fn enter(&mut self) -> Option<Effect> {
+        if self.ui.help || self.ui.audit {
+            return None;
+        }
+        if let Some(trace) = &mut self.ui.trace {
+            trace.toggle();
+            return None;
         }
         let snapshot = Arc::clone(&self.displayed);
-        let target = match self.ui.tab {
+        if let Some(id) = &self.ui.finding {
+            let finding = snapshot.findings.iter().find(|f| &f.id == id)?;
+            let origin = finding.title.clone();
+            return self.open_trace(&finding.example_trace_id, origin);
+        }
+        if let Some(id) = &self.ui.detail {
+            let endpoint = snapshot.endpoints.iter().find(|e| id.is(e))?;
+            let targets = detail_targets(endpoint);
+            let target = targets.get(self.ui.detail_cursor.min(targets.len().saturating_sub(1)))?;
+            return self.open_trace(&target.trace_id, endpoint_label(endpoint));
+        }
+        match self.ui.tab {
             Tab::Endpoints => {
                 let rows = endpoint_rows(&snapshot, &self.ui);
                 let keys: Vec<EndpointId> = rows.iter().map(|e| EndpointId::of(e)).collect();
-                self.ui.endpoints.resolve(&keys).map(|i| keys[i].clone())
+                self.open_detail(self.ui.endpoints.resolve(&keys).map(|i| keys[i].clone()));
             }
             Tab::NPlusOne => {
                 let keys = offender_keys(&snapshot, &self.ui);
-                self.ui.offenders.resolve(&keys).map(|i| keys[i].0.clone())
+                self.open_detail(self.ui.offenders.resolve(&keys).map(|i| keys[i].0.clone()));
             }
-            Tab::Queries => None,
-        };
+            Tab::Queries => {}
+            Tab::Findings => {
+                let keys: Vec<String> = finding_rows(&snapshot, &self.ui).iter().map(|f| f.id.clone()).collect();
+                if let Some(i) = self.ui.findings.resolve(&keys) {
+                    self.ui.finding = Some(keys[i].clone());
+                    self.ui.detail_scroll = 0;
+                }
+            }
+        }
+        None
+    }
+
+    fn open_detail(&mut self, target: Option<EndpointId>) {
         if let Some(target) = target {
             self.ui.detail = Some(target);
             self.ui.detail_scroll = 0;
+            self.ui.detail_cursor = 0;
         }
+    }
+
+    /// Opens the trace view on `trace_id` (hex) and asks the aggregator for its spans.
+    fn open_trace(&mut self, trace_id: &str, origin: String) -> Option<Effect> {
+        let Some(id) = TraceId::from_hex(trace_id) else {
+            self.ui.status = Some("no example trace to open".to_string());
+            return None;
+        };
+        if !self.ui.live {
+            self.ui.status = Some(format!("the trace view {NEEDS_LIVE}"));
+            return None;
+        }
+        self.ui.trace = Some(TraceState::pending(trace_id.to_string(), origin));
+        Some(Effect::FetchTrace(id))
     }
 
     fn shift(&mut self, delta: isize) {
         if self.ui.help || self.ui.audit {
             return;
         }
-        if self.ui.detail.is_some() {
+        if let Some(trace) = &mut self.ui.trace {
+            trace.shift(delta);
+            return;
+        }
+        if self.ui.finding.is_some() {
             let scroll = i64::from(self.ui.detail_scroll).saturating_add(delta as i64);
             self.ui.detail_scroll = u16::try_from(scroll.max(0)).unwrap_or(u16::MAX);
             return;
         }
         let snapshot = Arc::clone(&self.displayed);
+        if let Some(id) = &self.ui.detail {
+            let targets = snapshot.endpoints.iter().find(|e| id.is(e)).map_or(0, |e| detail_targets(e).len());
+            let last = targets.saturating_sub(1);
+            self.ui.detail_cursor = self.ui.detail_cursor.min(last).saturating_add_signed(delta).min(last);
+            return;
+        }
         match self.ui.tab {
             Tab::Endpoints => {
                 let keys: Vec<EndpointId> =
@@ -615,8 +786,130 @@ impl App {
                     query_rows(&snapshot, &self.ui).iter().map(|q| q.fingerprint_id.clone()).collect();
                 self.ui.queries.shift(&keys, delta);
             }
+            Tab::Findings => {
+                let keys: Vec<String> = finding_rows(&snapshot, &self.ui).iter().map(|f| f.id.clone()).collect();
+                self.ui.findings.shift(&keys, delta);
+            }
         }
     }
+
+    /// A click on terminal row `row`: selects the list row there; a click on the row already
+    /// selected drills in, like Enter.
+    fn click(&mut self, row: u16) -> Option<Effect> {
+        if self.ui.help || self.ui.audit || self.ui.detail.is_some() || self.ui.finding.is_some() {
+            return None;
+        }
+        let main_height = self.ui.screen_rows.saturating_sub(super::view::CHROME_ROWS);
+        if let Some(trace) = &self.ui.trace {
+            let (first, visible) = super::view::trace_rows_at(main_height);
+            let index = visible_index(row, first, visible, trace.cursor)?;
+            if index >= trace.rows().len() {
+                return None;
+            }
+            if index == trace.cursor {
+                return self.enter();
+            }
+            if let Some(trace) = &mut self.ui.trace {
+                trace.cursor = index;
+            }
+            return None;
+        }
+        let (first, visible) = super::view::table_rows_at(self.ui.tab, main_height);
+        let snapshot = Arc::clone(&self.displayed);
+        macro_rules! pick {
+            ($keys:expr, $selection:ident) => {{
+                let keys = $keys;
+                let current = self.ui.$selection.resolve(&keys)?;
+                let index = visible_index(row, first, visible, current)?;
+                if index >= keys.len() {
+                    return None;
+                }
+                if index == current {
+                    return self.enter();
+                }
+                self.ui.$selection.select(&keys, index);
+            }};
+        }
+        match self.ui.tab {
+            Tab::Endpoints => pick!(
+                endpoint_rows(&snapshot, &self.ui).iter().map(|e| EndpointId::of(e)).collect::<Vec<_>>(),
+                endpoints
+            ),
+            Tab::NPlusOne => pick!(offender_keys(&snapshot, &self.ui), offenders),
+            Tab::Queries => pick!(
+                query_rows(&snapshot, &self.ui).iter().map(|q| q.fingerprint_id.clone()).collect::<Vec<_>>(),
+                queries
+            ),
+            Tab::Findings => {
+                pick!(finding_rows(&snapshot, &self.ui).iter().map(|f| f.id.clone()).collect::<Vec<_>>(), findings)
+            }
+        }
+        None
+    }
+}
+
+/// The list index shown on terminal row `row` of a table whose first data row is at `first`,
+/// showing `visible` rows, scrolled (as ratatui scrolls) to keep `selected` in view.
+fn visible_index(row: u16, first: u16, visible: u16, selected: usize) -> Option<usize> {
+    if row < first || row >= first + visible {
+        return None;
+    }
+    let offset = selected.saturating_sub(usize::from(visible).saturating_sub(1));
+    Some(offset + usize::from(row - first))
+}
+
+/// A trace the endpoint detail can open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailTarget {
+    /// What it is an example of.
+    pub kind: TargetKind,
+    /// Index within its section.
+    pub index: usize,
+    /// The trace, as 32 hex digits.
+    pub trace_id: String,
+}
+
+/// The detail section a [`DetailTarget`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// The example trace of an N+1 offender.
+    NPlusOne,
+    /// The example trace of a duplicated query.
+    Duplicate,
+    /// One of the slowest requests.
+    Slowest,
+}
+
+/// The traces the detail of `endpoint` can open, in the order drawn: N+1 examples, duplicate
+/// examples, slowest requests.
+pub fn detail_targets(endpoint: &EndpointSnapshot) -> Vec<DetailTarget> {
+    let target = |kind, index, trace_id: &String| DetailTarget { kind, index, trace_id: trace_id.clone() };
+    let n_plus_one =
+        endpoint.n_plus_one.iter().enumerate().map(|(i, n)| target(TargetKind::NPlusOne, i, &n.example_trace_id));
+    let duplicates =
+        endpoint.duplicates.iter().enumerate().map(|(i, d)| target(TargetKind::Duplicate, i, &d.example_trace_id));
+    let slowest = endpoint.slowest.iter().enumerate().map(|(i, r)| target(TargetKind::Slowest, i, &r.trace_id));
+    n_plus_one.chain(duplicates).chain(slowest).collect()
+}
+
+/// Findings matching the filter (by title, endpoint, query or category), most costly first.
+pub fn finding_rows<'s>(snapshot: &'s Snapshot, ui: &UiState) -> Vec<&'s FindingSnapshot> {
+    let mut rows: Vec<&FindingSnapshot> = snapshot
+        .findings
+        .iter()
+        .filter(|f| {
+            let endpoint = f.endpoint.as_ref().map(|e| format!("{} {} {}", e.service, e.method, e.route));
+            ui.matches(&format!(
+                "{} {} {} {}",
+                f.title,
+                f.category,
+                endpoint.unwrap_or_default(),
+                f.fingerprint.as_deref().unwrap_or_default()
+            ))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.cost_ms_total.total_cmp(&a.cost_ms_total).then_with(|| a.id.cmp(&b.id)));
+    rows
 }
 
 /// Endpoints matching the filter, in the chosen sort order.
@@ -665,7 +958,7 @@ pub fn query_rows<'s>(snapshot: &'s Snapshot, ui: &UiState) -> Vec<&'s QuerySnap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::testing::sample_snapshot;
+    use crate::tui::testing::{sample_snapshot, sample_snapshot_with_findings, sample_trace, sample_ui};
 
     fn app() -> App {
         let ui = UiState::new(
@@ -793,7 +1086,7 @@ mod tests {
         app.update(Action::Enter);
         assert_eq!(app.ui.detail.as_ref(), Some(&chosen));
         app.update(Action::Down);
-        assert_eq!(app.ui.detail_scroll, 1);
+        assert_eq!(app.ui.detail_cursor, 1);
         app.update(Action::Back);
         assert_eq!(app.ui.detail, None);
         assert_eq!(selected_endpoint(&app), chosen);
@@ -815,7 +1108,7 @@ mod tests {
         assert_eq!(app.ui.tab, Tab::NPlusOne);
         app.update(Action::PreviousTab);
         app.update(Action::PreviousTab);
-        assert_eq!(app.ui.tab, Tab::Queries);
+        assert_eq!(app.ui.tab, Tab::Findings);
     }
 
     #[test]
@@ -881,7 +1174,7 @@ mod tests {
         let mut app = app();
         app.ui.snapshot_dir = dir.path().to_path_buf();
         let effect = app.update(Action::Export).expect("an export effect");
-        let outcome = effect.run();
+        let outcome = effect.run().expect("an outcome");
         let Action::Exported(Ok(path)) = &outcome else { panic!("export failed: {outcome:?}") };
         assert!(path.starts_with(dir.path()));
         let name = path.file_name().and_then(|n| n.to_str()).expect("name").to_string();
@@ -909,8 +1202,172 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut app = app();
         app.ui.snapshot_dir = dir.path().join("missing");
-        let outcome = app.update(Action::Export).expect("effect").run();
+        let outcome = app.update(Action::Export).expect("effect").run().expect("an outcome");
         app.update(outcome);
         assert!(app.ui.status.as_deref().is_some_and(|s| s.starts_with("export failed")));
+    }
+    fn books_detail() -> App {
+        let mut app = app();
+        app.update(Action::Down);
+        app.update(Action::Enter);
+        assert!(app.ui.detail.as_ref().is_some_and(|d| d.route == "/api/books"));
+        app
+    }
+
+    #[test]
+    fn w_cycles_the_window_and_tells_the_aggregator() {
+        let mut app = app();
+        assert_eq!(app.ui.window, Window::All);
+        let effect = app.update(Action::CycleWindow);
+        assert!(matches!(effect, Some(Effect::SetWindow(Window::LastMinute))));
+        app.update(Action::CycleWindow);
+        assert_eq!(app.ui.window, Window::LastFiveMinutes);
+        app.update(Action::CycleWindow);
+        assert_eq!(app.ui.window, Window::All);
+        assert!(app.ui.status.as_deref().is_some_and(|s| s.contains("all time")));
+    }
+
+    #[test]
+    fn c_clears_the_statistics_and_says_so() {
+        let mut app = app();
+        let mut later = sample_snapshot();
+        later.generated_at = "2026-01-02T03:04:09Z".to_string();
+        later.totals.requests += 100;
+        app.update(Action::Snapshot(Arc::new(later)));
+        assert!(app.ui.rates.is_some());
+        assert!(matches!(app.update(Action::Clear), Some(Effect::Clear)));
+        assert_eq!(app.ui.rates, None);
+        assert!(app.ui.throughput.is_empty());
+        assert!(app.ui.status.as_deref().is_some_and(|s| s.contains("cleared")));
+    }
+
+    #[test]
+    fn keys_that_need_a_live_pipeline_say_so_on_a_saved_report() {
+        let mut app = books_detail();
+        app.ui.live = false;
+        for action in [Action::CycleWindow, Action::Clear, Action::Enter] {
+            app.ui.status = None;
+            assert!(app.update(action.clone()).is_none(), "{action:?}");
+            assert!(app.ui.status.as_deref().is_some_and(|s| s.contains("live pipeline")), "{action:?}");
+        }
+        assert_eq!(app.ui.window, Window::All);
+        assert!(app.ui.trace.is_none());
+    }
+
+    #[test]
+    fn enter_on_a_slowest_request_opens_its_trace_and_escape_goes_back() {
+        let mut app = books_detail();
+        let slowest = app.snapshot().endpoints.iter().find(|e| e.route == "/api/books").expect("books").slowest[0]
+            .trace_id
+            .clone();
+        // N+1 example, duplicate example, then the slowest requests.
+        app.update(Action::Down);
+        app.update(Action::Down);
+        let effect = app.update(Action::Enter);
+        let Some(Effect::FetchTrace(asked)) = effect else { panic!("expected a trace request, got {effect:?}") };
+        assert_eq!(asked.to_string(), slowest);
+        assert_eq!(app.ui.trace.as_ref().map(|t| &t.load), Some(&TraceLoad::Pending));
+        // An answer for another trace (an earlier request) is ignored.
+        app.update(Action::TraceLoaded("0".repeat(32), None));
+        assert_eq!(app.ui.trace.as_ref().map(|t| &t.load), Some(&TraceLoad::Pending));
+        let record = Arc::new(sample_trace());
+        app.update(Action::TraceLoaded(slowest.clone(), Some(Arc::clone(&record))));
+        assert_eq!(app.ui.trace.as_ref().map(|t| &t.load), Some(&TraceLoad::Loaded(record)));
+        app.update(Action::Back);
+        assert!(app.ui.trace.is_none());
+        assert!(app.ui.detail.is_some(), "Esc from the trace returns to the detail");
+        app.update(Action::Back);
+        assert!(app.ui.detail.is_none());
+    }
+
+    #[test]
+    fn a_trace_no_longer_kept_is_shown_as_missing() {
+        let mut app = books_detail();
+        let Some(Effect::FetchTrace(asked)) = app.update(Action::Enter) else { panic!("no trace request") };
+        app.update(Action::TraceLoaded(asked.to_string(), None));
+        assert_eq!(app.ui.trace.as_ref().map(|t| &t.load), Some(&TraceLoad::Missing));
+    }
+
+    #[test]
+    fn enter_in_the_trace_unfolds_the_n_plus_one_row() {
+        let mut app = books_detail();
+        let Some(Effect::FetchTrace(asked)) = app.update(Action::Enter) else { panic!("no trace request") };
+        app.update(Action::TraceLoaded(asked.to_string(), Some(Arc::new(sample_trace()))));
+        let rows = app.ui.trace.as_ref().expect("trace").rows();
+        let group = rows.iter().position(|r| r.group.is_some()).expect("a folded N+1 row");
+        for _ in 0..group {
+            app.update(Action::Down);
+        }
+        let before = rows.len();
+        app.update(Action::Enter);
+        assert_eq!(app.ui.trace.as_ref().expect("trace").rows().len(), before + 40);
+    }
+
+    #[test]
+    fn findings_rank_by_cost_and_open_evidence_then_the_example_trace() {
+        let mut app = App::new(sample_ui(), Arc::new(sample_snapshot_with_findings()));
+        app.update(Action::ShowTab(Tab::Findings));
+        let snapshot = Arc::clone(app.snapshot());
+        let rows = finding_rows(&snapshot, &app.ui);
+        assert!(rows.windows(2).all(|w| w[0].cost_ms_total >= w[1].cost_ms_total));
+        app.update(Action::Down);
+        app.update(Action::Enter);
+        assert_eq!(app.ui.finding.as_deref(), Some(rows[1].id.as_str()));
+        let Some(Effect::FetchTrace(asked)) = app.update(Action::Enter) else { panic!("no trace request") };
+        assert_eq!(asked.to_string(), rows[1].example_trace_id);
+        app.update(Action::Back);
+        assert!(app.ui.trace.is_none() && app.ui.finding.is_some());
+        app.update(Action::Back);
+        assert!(app.ui.finding.is_none());
+    }
+
+    #[test]
+    fn a_finding_without_example_trace_says_so() {
+        let mut app = App::new(sample_ui(), Arc::new(sample_snapshot_with_findings()));
+        app.update(Action::ShowTab(Tab::Findings));
+        app.update(Action::End);
+        app.update(Action::Enter);
+        assert!(app.update(Action::Enter).is_none());
+        assert!(app.ui.status.as_deref().is_some_and(|s| s.contains("no example trace")));
+    }
+
+    #[test]
+    fn a_click_selects_the_row_and_a_second_click_drills_in() {
+        let mut app = app();
+        app.update(Action::Resize(24));
+        let (first, _) = crate::tui::view::table_rows_at(Tab::Endpoints, 24 - crate::tui::view::CHROME_ROWS);
+        app.update(Action::Click(first + 2));
+        assert_eq!(selected_endpoint(&app), EndpointId::of(endpoint_rows(app.snapshot(), &app.ui)[2]));
+        assert!(app.ui.detail.is_none());
+        app.update(Action::Click(first + 2));
+        assert_eq!(app.ui.detail.as_ref(), Some(&selected_endpoint(&app)));
+    }
+
+    #[test]
+    fn clicks_outside_the_rows_change_nothing() {
+        let mut app = app();
+        app.update(Action::Resize(24));
+        let before = selected_endpoint(&app);
+        app.update(Action::Click(0));
+        app.update(Action::Click(23));
+        app.update(Action::Click(20));
+        assert_eq!(selected_endpoint(&app), before);
+        assert!(app.ui.detail.is_none());
+    }
+
+    #[test]
+    fn the_sparkline_gets_about_one_value_a_second() {
+        let mut app = app();
+        let mut snapshot = sample_snapshot();
+        for (i, second) in (6..=16).enumerate() {
+            for quarter in 0..4 {
+                snapshot.generated_at = format!("2026-01-02T03:04:{second:02}.{:03}Z", quarter * 250);
+                snapshot.totals.requests += 5 * (i as u64 + 1);
+                app.update(Action::Snapshot(Arc::new(snapshot.clone())));
+            }
+        }
+        let points: Vec<u64> = app.ui.throughput.iter().copied().collect();
+        assert!((9..=11).contains(&points.len()), "{points:?}");
+        assert!(points.windows(2).all(|w| w[0] <= w[1]), "throughput grows: {points:?}");
     }
 }

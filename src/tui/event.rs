@@ -58,17 +58,18 @@ pub const BINDINGS: &[Binding] = &[
     Binding { label: "1", keys: &[Key::Char('1')], action: Action::ShowTab(Tab::Endpoints), help: "Endpoints view" },
     Binding { label: "2", keys: &[Key::Char('2')], action: Action::ShowTab(Tab::NPlusOne), help: "N+1 view" },
     Binding { label: "3", keys: &[Key::Char('3')], action: Action::ShowTab(Tab::Queries), help: "Queries view" },
+    Binding { label: "4", keys: &[Key::Char('4')], action: Action::ShowTab(Tab::Findings), help: "Findings view" },
     Binding {
         label: "Up, k",
         keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
         action: Action::Up,
-        help: "move up (scroll in details)",
+        help: "move up (also the wheel)",
     },
     Binding {
         label: "Down, j",
         keys: &[Key::Code(KeyCode::Down), Key::Char('j')],
         action: Action::Down,
-        help: "move down (scroll in details)",
+        help: "move down (also the wheel)",
     },
     Binding { label: "PgUp", keys: &[Key::Code(KeyCode::PageUp)], action: Action::PageUp, help: "up one page" },
     Binding { label: "PgDn", keys: &[Key::Code(KeyCode::PageDown)], action: Action::PageDown, help: "down one page" },
@@ -84,43 +85,20 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::End,
         help: "last row",
     },
-    Binding { label: "Enter", keys: &[Key::Code(KeyCode::Enter)], action: Action::Enter, help: "endpoint details" },
     Binding {
-        label: "Esc",
-        keys: &[Key::Code(KeyCode::Esc)],
-        action: Action::Back,
-        help: "back: close overlay or details, clear filter",
+        label: "Enter",
+        keys: &[Key::Code(KeyCode::Enter)],
+        action: Action::Enter,
+        help: "drill in; unfold N+1 row",
     },
-    Binding {
-        label: "s",
-        keys: &[Key::Char('s')],
-        action: Action::CycleSort,
-        help: "sort endpoints by the next column",
-    },
-    Binding {
-        label: "/",
-        keys: &[Key::Char('/')],
-        action: Action::StartFilter,
-        help: "filter (Enter keeps, Esc clears)",
-    },
-    Binding {
-        label: "p",
-        keys: &[Key::Char('p')],
-        action: Action::TogglePause,
-        help: "pause or resume the display (collection goes on)",
-    },
-    Binding {
-        label: "e",
-        keys: &[Key::Char('e')],
-        action: Action::Export,
-        help: "export the displayed snapshot as JSON to --snapshot-dir",
-    },
-    Binding {
-        label: "a",
-        keys: &[Key::Char('a')],
-        action: Action::ToggleAudit,
-        help: "instrumentation audit: what is missing and how to fix it",
-    },
+    Binding { label: "Esc", keys: &[Key::Code(KeyCode::Esc)], action: Action::Back, help: "back; clear the filter" },
+    Binding { label: "s", keys: &[Key::Char('s')], action: Action::CycleSort, help: "next sort column" },
+    Binding { label: "/", keys: &[Key::Char('/')], action: Action::StartFilter, help: "filter the lists" },
+    Binding { label: "p", keys: &[Key::Char('p')], action: Action::TogglePause, help: "pause/resume the display" },
+    Binding { label: "w", keys: &[Key::Char('w')], action: Action::CycleWindow, help: "window: all, 1 min, 5 min" },
+    Binding { label: "c", keys: &[Key::Char('c')], action: Action::Clear, help: "clear the statistics" },
+    Binding { label: "e", keys: &[Key::Char('e')], action: Action::Export, help: "export a JSON snapshot" },
+    Binding { label: "a", keys: &[Key::Char('a')], action: Action::ToggleAudit, help: "instrumentation audit" },
 ];
 
 /// The action for a key press, if any. Key releases and repeats of non-movement keys are ignored.
@@ -208,6 +186,15 @@ mod tests {
         let keys: Vec<Key> = BINDINGS.iter().flat_map(|b| b.keys.iter().copied()).collect();
         for (i, key) in keys.iter().enumerate() {
             assert!(!keys[i + 1..].contains(key), "{key:?} is bound twice");
+        }
+    }
+
+    #[test]
+    fn the_help_fits_two_columns_at_80_columns() {
+        let label_width = BINDINGS.iter().map(|b| b.label.len()).max().unwrap_or(0) + 2;
+        for binding in BINDINGS {
+            // Two columns of " label  help", one space between them, a bordered box: 80 columns.
+            assert!(1 + label_width + binding.help.chars().count() <= 38, "{binding:?} is too long for the help");
         }
     }
 

@@ -1,12 +1,16 @@
 //! A deterministic, hand-built [`Snapshot`] and [`UiState`] for the dashboard's tests: several
 //! services and endpoints, two N+1 offenders, a duplicate, failing endpoints, long SQL and an
-//! audit finding, with a fixed `generated_at`.
+//! audit finding, with a fixed `generated_at`; a kept trace with an N+1 and a failing call; sample
+//! findings.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::aggregate::traces::{RepeatedShape, TraceRecord, TraceSpan};
+use crate::model::{SpanId, SpanKind, TraceId};
 use crate::snapshot::{
-    AuditEntry, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
-    SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
+    AuditEntry, Bucket, DuplicateSnapshot, EndpointRef, EndpointSnapshot, FindingSnapshot, NPlusOneSnapshot,
+    QuerySnapshot, Repeats, SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
 };
 use crate::tui::app::UiState;
 
@@ -76,6 +80,14 @@ pub fn sample_snapshot() -> Snapshot {
         example_trace_id: "00f067aa0ba902b7a3ce929d0e0e4736".to_string(),
         hint: "Compute it once per request and reuse the value.".to_string(),
     });
+    books.latency_histogram = [(25.0, 4), (50.0, 10), (100.0, 18), (250.0, 52), (500.0, 30), (1000.0, 6)]
+        .into_iter()
+        .map(|(le, count)| Bucket { le, count })
+        .collect();
+    books.queries_histogram = [(1.0, 2), (5.0, 0), (10.0, 0), (25.0, 0), (50.0, 90), (100.0, 28)]
+        .into_iter()
+        .map(|(le, count)| Bucket { le, count })
+        .collect();
     books.slowest = vec![
         SlowRequest { trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(), duration_ms: 910.0, queries: 61 },
         SlowRequest { trace_id: "5cf92f3577b34da6a3ce929d0e0e4737".to_string(), duration_ms: 850.5, queries: 58 },
@@ -207,4 +219,120 @@ fn sample_services() -> Vec<crate::snapshot::ServiceSnapshot> {
             requests: 140,
         },
     ]
+}
+/// The kept trace behind the sample's slowest `/api/books` request: a view span running 40
+/// author lookups (an N+1), a count, and a failing call to another service.
+pub fn sample_trace() -> TraceRecord {
+    let ms = |n: f64| 1_700_000_000_000_000_000u64 + (n * 1_000_000.0) as u64;
+    let id = |n: u8| SpanId([n, 0, 0, 0, 0, 0, 0, 1]);
+    let span = |n: u8, parent: Option<u8>, name: &str, kind, service: &str, from: f64, to: f64| TraceSpan {
+        span_id: id(n),
+        parent: parent.map(id),
+        name: name.into(),
+        kind,
+        service: Arc::from(service),
+        start_ns: ms(from),
+        end_ns: ms(to),
+        is_error: false,
+        statement: None,
+        fingerprint_id: None,
+    };
+    let mut spans = vec![
+        span(1, None, "GET /api/books", SpanKind::Server, "library", 0.0, 910.0),
+        span(2, Some(1), "BookListView.get", SpanKind::Internal, "library", 2.0, 700.0),
+    ];
+    let mut count = span(3, Some(2), "SELECT", SpanKind::Client, "library", 3.0, 9.0);
+    count.statement = Some("SELECT COUNT(*) FROM book".into());
+    count.fingerprint_id = Some(0x1122334455667788);
+    spans.push(count);
+    for i in 0..40u8 {
+        let from = 10.0 + f64::from(i) * 16.0;
+        let mut query = span(10 + i, Some(2), "SELECT", SpanKind::Client, "library", from, from + 14.5);
+        query.statement = Some(AUTHOR_BY_ID.replace('?', &(i + 1).to_string()).into());
+        query.fingerprint_id = Some(0xa1b2c3d4e5f60718);
+        spans.push(query);
+    }
+    let mut call = span(60, Some(1), "POST payments", SpanKind::Client, "library", 705.0, 905.0);
+    call.is_error = true;
+    spans.push(call);
+    let mut remote = span(61, Some(60), "POST /charge", SpanKind::Server, "payments", 710.0, 900.0);
+    remote.is_error = true;
+    spans.push(remote);
+    TraceRecord {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap_or_default(),
+        endpoint: "GET /api/books".into(),
+        spans,
+        n_plus_one: vec![RepeatedShape { fingerprint_id: 0xa1b2c3d4e5f60718, fingerprint: AUTHOR_BY_ID.into() }],
+    }
+}
+
+/// Findings as the diagnosis fills them: an N+1, a missing index with its plan, and a slow
+/// query shape about no single endpoint.
+pub fn sample_findings() -> Vec<FindingSnapshot> {
+    let books = EndpointRef { service: "library".into(), method: "GET".into(), route: "/api/books".into() };
+    vec![
+        FindingSnapshot {
+            id: "f00d000000000001".into(),
+            severity: "high".into(),
+            category: "n_plus_one".into(),
+            endpoint: Some(books.clone()),
+            title: "GET /api/books runs the author lookup 40 times per request".into(),
+            evidence: "118 of 120 requests, 40 repeats at the median (59 at most), 9.44 s in total".into(),
+            fingerprint_id: Some("a1b2c3d4e5f60718".into()),
+            fingerprint: Some(AUTHOR_BY_ID.into()),
+            statement: Some(AUTHOR_BY_ID.replace('?', "7")),
+            requests_affected: 118,
+            cost_ms_per_request: 78.0,
+            cost_ms_total: 9_440.0,
+            example_trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            code_location: Some("library/views.py:42 in BookListView.get".into()),
+            hint: "Load the authors with the books: Book.objects.select_related(\"author\").".into(),
+            ..FindingSnapshot::default()
+        },
+        FindingSnapshot {
+            id: "f00d000000000002".into(),
+            severity: "medium".into(),
+            category: "missing_index".into(),
+            rule: "sequential_scan".into(),
+            endpoint: Some(EndpointRef {
+                service: "library".into(),
+                method: "POST".into(),
+                route: "/api/orders".into(),
+            }),
+            title: "order_item is scanned whole to find an order's items".into(),
+            evidence: "800 calls, p95 2.5 ms; the plan reads every row of order_item".into(),
+            fingerprint_id: Some("0f1e2d3c4b5a6978".into()),
+            fingerprint: Some(ITEM_BY_ORDER.into()),
+            statement: Some(ITEM_BY_ORDER.replace('?', "12")),
+            requests_affected: 80,
+            cost_ms_per_request: 15.0,
+            cost_ms_total: 1_200.0,
+            example_trace_id: "6cf92f3577b34da6a3ce929d0e0e4738".into(),
+            plan: Some(
+                "Seq Scan on order_item  (cost=0.00..1693.00 rows=12 width=24)\n  Filter: (order_id = 12)".into(),
+            ),
+            proposed_index: Some("CREATE INDEX ON order_item (order_id);".into()),
+            hint: "Add the index so each order's items are found without reading the table.".into(),
+            ..FindingSnapshot::default()
+        },
+        FindingSnapshot {
+            id: "f00d000000000003".into(),
+            severity: "low".into(),
+            category: "slow_query_shape".into(),
+            rule: "leading_wildcard_like".into(),
+            title: "A LIKE with a leading wildcard cannot use an index".into(),
+            evidence: "360 calls, p95 0.4 ms".into(),
+            fingerprint: Some("SELECT * FROM book WHERE title LIKE ?".into()),
+            requests_affected: 360,
+            cost_ms_per_request: 0.27,
+            cost_ms_total: 96.0,
+            hint: "Search with a full-text index, or anchor the pattern at the start.".into(),
+            ..FindingSnapshot::default()
+        },
+    ]
+}
+
+/// The sample snapshot with [`sample_findings`].
+pub fn sample_snapshot_with_findings() -> Snapshot {
+    Snapshot { findings: sample_findings(), ..sample_snapshot() }
 }

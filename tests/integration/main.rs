@@ -16,7 +16,7 @@ mod node_app;
 mod otlp_payloads;
 mod receive;
 mod record_replay;
-mod sqlalchemy_twins;
 mod reports;
+mod sqlalchemy_twins;
 mod support;
 mod tui;

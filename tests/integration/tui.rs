@@ -48,15 +48,31 @@ impl Dashboard {
     /// Starts `apmtop` on free ports in a `COLS`x`ROWS` terminal, in a fresh directory that is
     /// also its `--snapshot-dir`, and waits for the listening line.
     fn start(extra: &[&str]) -> Dashboard {
+        let mut args = vec!["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--grace", "0.2"];
+        args.extend(extra);
+        let mut dashboard = Dashboard::spawn(&args, true);
+        let line = dashboard.wait_for_raw("listening line", |raw| {
+            let start = raw.find("apmtop: listening ")?;
+            let line = raw[start..].lines().next()?;
+            parse_listening_line(line.trim_end_matches('\r')).map(|(_, http)| http)
+        });
+        dashboard.http_url = format!("http://{line}");
+        dashboard
+    }
+
+    /// Starts `apmtop ARGS` in a `COLS`x`ROWS` terminal, in a fresh directory (also the
+    /// `--snapshot-dir` when `snapshot_dir` is set).
+    fn spawn(args: &[&str], snapshot_dir: bool) -> Dashboard {
         let dir = tempfile::tempdir().expect("tempdir");
         let pty = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
             .expect("a pseudo-terminal");
         let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_apmtop"));
-        command.args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--grace", "0.2"]);
-        command.arg("--snapshot-dir");
-        command.arg(dir.path());
-        command.args(extra);
+        command.args(args);
+        if snapshot_dir {
+            command.arg("--snapshot-dir");
+            command.arg(dir.path());
+        }
         command.cwd(dir.path());
         command.env("TERM", "xterm-256color");
         command.env_remove("APMTOP_HEADLESS");
@@ -85,14 +101,7 @@ impl Dashboard {
                 }
             }
         });
-        let mut dashboard = Dashboard { child, keys, output, http_url: String::new(), dir };
-        let line = dashboard.wait_for_raw("listening line", |raw| {
-            let start = raw.find("apmtop: listening ")?;
-            let line = raw[start..].lines().next()?;
-            parse_listening_line(line.trim_end_matches('\r')).map(|(_, http)| http)
-        });
-        dashboard.http_url = format!("http://{line}");
-        dashboard
+        Dashboard { child, keys, output, http_url: String::new(), dir }
     }
 
     fn raw(&self) -> String {
@@ -225,7 +234,7 @@ async fn dashboard_shows_spans_navigates_exports_and_quits_cleanly() {
 
     // Help overlay.
     app.press("?");
-    app.wait_for_screen(&["Keys", "export the displayed snapshot"]);
+    app.wait_for_screen(&["Keys", "export a JSON snapshot"]);
     app.press("?");
 
     // Export.
@@ -279,4 +288,114 @@ fn dashboard_refuses_a_non_terminal_and_suggests_headless() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--headless"), "{stderr}");
+}
+
+/// Escape sequences that turn mouse reporting on and off.
+const MOUSE_ON: &str = "\u{1b}[?1000h";
+const MOUSE_OFF: &str = "\u{1b}[?1000l";
+
+/// After the process ended: the alternate screen was left, the cursor shown and mouse reporting
+/// turned off, after they were last taken.
+fn assert_terminal_restored(raw: &str) {
+    let left = raw.rfind(LEAVE_ALTERNATE_SCREEN).expect("left the alternate screen");
+    assert!(raw.rfind(SHOW_CURSOR) > Some(left) || raw[left..].contains(SHOW_CURSOR), "cursor shown again");
+    let taken = raw.rfind(MOUSE_ON).expect("mouse reporting was turned on");
+    assert!(raw.rfind(MOUSE_OFF) > Some(taken), "mouse reporting turned off again");
+}
+
+/// Issue 3: from the endpoint to its slowest request's waterfall, the N+1 folded into one row.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_slowest_request_opens_as_a_waterfall_with_the_n_plus_one_folded() {
+    let mut app = Dashboard::start(&[]);
+    app.wait_for_screen(&["Waiting for spans"]);
+    let traces: Vec<RequestTrace> = (0..3)
+        .map(|seed| {
+            (1..=12).fold(RequestTrace::new(seed, "GET", "/api/books").duration_ms(100 + seed * 50), |trace, id| {
+                trace.query(&format!("SELECT id, name FROM author WHERE id = {id}"))
+            })
+        })
+        .chain(std::iter::once(RequestTrace::new(9, "GET", "/health")))
+        .collect();
+    export(&app.http_url.clone(), &traces).await;
+    app.wait_for_screen(&["GET /api/books", "GET /health"]);
+
+    app.press("/books\r\r");
+    app.wait_for_screen(&["N+1 offenders (1)", "× 12 per request"]);
+    // The N+1 example comes first; the slowest request is the next row, scrolled into view.
+    app.press("j");
+    app.wait_for_screen(&["Slowest requests (3)", "choose a trace"]);
+    app.press("\r");
+    let screen = app.wait_for_screen(&["× 12 SELECT id, name FROM author WHERE id = ?", "GET /api/books", "timeline"]);
+    assert!(screen.contains(&traces[2].trace_id_hex()), "the slowest request's trace is open:\n{screen}");
+    // Back to the detail, then the list.
+    app.press("\u{1b}");
+    app.wait_for_screen(&["Slowest requests (3)"]);
+    app.press("\u{1b}");
+    app.wait_for_screen(&["Reqs", "p95"]);
+
+    app.press("q");
+    assert!(app.wait_exit(), "apmtop failed after q:\n{}", app.raw());
+    assert_terminal_restored(&app.raw());
+}
+
+/// `apmtop demo`: the built-in app fills the endpoints, a mouse click drills in, q exits 0 with the
+/// terminal restored.
+#[test]
+fn demo_shows_its_endpoints_and_quits_cleanly() {
+    let mut app = Dashboard::spawn(&["demo", "--rate", "50"], false);
+    app.wait_for_screen(&["GET /api/books", "POST /charge", "GET /api/search", "●"]);
+    // A click (SGR mouse report, 1-based) on the first row, already selected, drills in.
+    app.press("\u{1b}[<0;10;6M\u{1b}[<0;10;6m");
+    app.wait_for_screen(&["latency", "queries per request", "Slowest requests"]);
+    app.press("\u{1b}");
+    app.wait_for_screen(&["Reqs", "p95"]);
+    app.press("q");
+    assert!(app.wait_exit(), "apmtop demo failed after q:\n{}", app.raw());
+    assert_terminal_restored(&app.raw());
+}
+
+/// `apmtop open`: a saved report, read-only; the trace view says it needs a live pipeline.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_shows_a_saved_report_read_only() {
+    let mut live = Dashboard::start(&[]);
+    export(&live.http_url.clone(), &[RequestTrace::new(1, "GET", "/api/authors/{id}").query(AUTHOR_QUERY)]).await;
+    live.wait_for_screen(&["GET /api/authors/{id}"]);
+    live.press("e");
+    live.wait_for_screen(&["exported "]);
+    let saved = std::fs::read_dir(live.dir())
+        .expect("read snapshot dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("an exported snapshot");
+    live.press("q");
+    assert!(live.wait_exit());
+
+    let path = saved.to_string_lossy().into_owned();
+    let mut app = Dashboard::spawn(&["open", &path], false);
+    app.wait_for_screen(&["saved report", "read-only", "GET /api/authors/{id}"]);
+    app.press("\r\r");
+    app.wait_for_screen(&["needs a live pipeline"]);
+    app.press("q");
+    assert!(app.wait_exit(), "apmtop open failed after q:\n{}", app.raw());
+    assert_terminal_restored(&app.raw());
+}
+
+#[test]
+fn demo_refuses_a_bad_rate_and_open_a_missing_report() {
+    for rate in ["0", "-3", "NaN", "1e9"] {
+        let flag = format!("--rate={rate}");
+        let output = Command::new(env!("CARGO_BIN_EXE_apmtop")).args(["demo", &flag]).timeout(WAIT).output();
+        let output = output.expect("run apmtop demo");
+        assert_eq!(output.status.code(), Some(2), "--rate {rate}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--rate") && stderr.lines().count() == 1, "{stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_apmtop"))
+        .args(["open", "no-such-report.json"])
+        .timeout(WAIT)
+        .output()
+        .expect("run apmtop open");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-report.json"));
 }

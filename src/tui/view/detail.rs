@@ -1,16 +1,22 @@
 //! Endpoint detail (Enter on an endpoint or offender): its latency, queries-per-request and DB
-//! time summaries, N+1 offenders with their whole query and fix hint, duplicated queries, and
-//! its slowest requests. Long SQL is shown whole here (wrapped), unlike in the tables.
+//! time summaries, the latency and queries-per-request histograms, N+1 offenders with their whole
+//! query and fix hint, duplicated queries, and its slowest requests. Long SQL is shown whole here
+//! (wrapped), unlike in the tables.
+//!
+//! The example traces of offenders and duplicates and the slowest requests are the rows a cursor
+//! moves through ([`detail_targets`]); Enter opens the selected one's waterfall. The list scrolls
+//! to keep the cursor in view.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
+use super::charts;
 use super::clean;
 use crate::snapshot::{EndpointSnapshot, Snapshot, Summary};
-use crate::tui::app::{EndpointId, UiState, endpoint_label};
+use crate::tui::app::{DetailTarget, EndpointId, TargetKind, UiState, detail_targets, endpoint_label};
 use crate::tui::format;
 use crate::tui::theme::Theme;
 
@@ -25,17 +31,42 @@ pub fn render_detail(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiS
     };
     let title = format!(" {} · {} ", clean(&endpoint_label(endpoint)), clean(&endpoint.service));
     let block = Block::new().borders(Borders::TOP).title(Span::styled(title, theme.title));
-    let lines = lines(endpoint, theme);
-    // Never scroll the content entirely out of sight.
-    let last = u16::try_from(lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let summary = summary_lines(endpoint, theme);
+    let chart_height = match inner.height {
+        22.. => 9,
+        16..22 => 6,
+        _ => 0,
+    };
+    let [summary_area, charts_area, list_area] = Layout::vertical([
+        Constraint::Length(summary.len() as u16),
+        Constraint::Length(chart_height),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    Paragraph::new(summary).render(summary_area, buf);
+    if chart_height > 0 {
+        charts::render_histograms(charts_area, buf, endpoint, theme);
+    }
+
+    let targets = detail_targets(endpoint);
+    let cursor = ui.detail_cursor.min(targets.len().saturating_sub(1));
+    let selected = targets.get(cursor);
+    let (lines, selected_line) = list_lines(endpoint, theme, selected);
+    // Keep the selected row in view: a third of the way down once the list has to scroll.
+    let rows = list_area.height;
+    let width = usize::from(list_area.width.max(1));
+    let heights: Vec<usize> = lines.iter().map(|l| l.width().div_ceil(width).max(1)).collect();
+    let before: usize = heights.iter().take(selected_line.unwrap_or(0)).sum();
+    let scroll = if before + 2 > usize::from(rows) { before.saturating_sub(usize::from(rows) / 3) } else { 0 };
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .scroll((ui.detail_scroll.min(last), 0))
-        .block(block)
-        .render(area, buf);
+        .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+        .render(list_area, buf);
 }
 
-fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
+fn summary_lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let mut facts = vec![
         Span::styled("requests ", theme.label),
@@ -64,14 +95,30 @@ fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
     out.push(summary_line("latency", &e.latency_ms, format::duration_ms, theme));
     out.push(summary_line("queries/req", &e.queries_per_request, format::amount, theme));
     out.push(summary_line("DB time/req", &e.db_time_ms, format::duration_ms, theme));
+    out
+}
 
-    out.push(Line::raw(""));
+/// The N+1, duplicate and slowest-request sections, with `selected` highlighted; returns the
+/// lines and the index of the selected one's first line.
+fn list_lines(
+    e: &EndpointSnapshot,
+    theme: &Theme,
+    selected: Option<&DetailTarget>,
+) -> (Vec<Line<'static>>, Option<usize>) {
+    let mut out = Vec::new();
+    let mut selected_line = None;
+    let is = |kind: TargetKind, index: usize| selected.is_some_and(|t| t.kind == kind && t.index == index);
+    let mark = |on: bool| if on { Span::styled("▶ ", theme.key) } else { Span::raw("  ") };
     out.push(section(format!("N+1 offenders ({})", e.n_plus_one.len()), theme.n_plus_one));
     if e.n_plus_one.is_empty() {
         out.push(Line::from(Span::styled("  none", theme.dim)));
     }
-    for n in &e.n_plus_one {
-        out.push(Line::from(vec![Span::raw("  "), Span::styled(clean(&n.fingerprint), theme.sql)]));
+    for (i, n) in e.n_plus_one.iter().enumerate() {
+        let on = is(TargetKind::NPlusOne, i);
+        if on {
+            selected_line = Some(out.len());
+        }
+        out.push(Line::from(vec![mark(on), Span::styled(clean(&n.fingerprint), theme.sql)]));
         out.push(Line::from(vec![
             Span::raw("    "),
             Span::styled(format!("× {} per request", n.repeats.p50), theme.n_plus_one),
@@ -83,10 +130,7 @@ fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
             )),
         ]));
         out.push(Line::from(vec![Span::styled("    fix: ", theme.label), Span::raw(clean(&n.hint))]));
-        out.push(Line::from(vec![
-            Span::styled("    example trace ", theme.label),
-            Span::styled(clean(&n.example_trace_id), theme.dim),
-        ]));
+        out.push(example_line(&n.example_trace_id, on, theme));
     }
 
     out.push(Line::raw(""));
@@ -94,8 +138,12 @@ fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
     if e.duplicates.is_empty() {
         out.push(Line::from(Span::styled("  none", theme.dim)));
     }
-    for d in &e.duplicates {
-        out.push(Line::from(vec![Span::raw("  "), Span::styled(clean(&d.statement), theme.sql)]));
+    for (i, d) in e.duplicates.iter().enumerate() {
+        let on = is(TargetKind::Duplicate, i);
+        if on {
+            selected_line = Some(out.len());
+        }
+        out.push(Line::from(vec![mark(on), Span::styled(clean(&d.statement), theme.sql)]));
         out.push(Line::raw(format!(
             "    × {} at most · {} requests · {} wasted",
             d.repeats_max,
@@ -103,6 +151,7 @@ fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
             format::duration_ms(d.time_ms_wasted)
         )));
         out.push(Line::from(vec![Span::styled("    fix: ", theme.label), Span::raw(clean(&d.hint))]));
+        out.push(example_line(&d.example_trace_id, on, theme));
     }
 
     out.push(Line::raw(""));
@@ -113,15 +162,33 @@ fn lines(e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
             theme.table_header,
         )));
     }
-    for r in &e.slowest {
-        out.push(Line::raw(format!(
-            "  {:<34}{:>9}{:>9}",
-            format::truncate(&clean(&r.trace_id), 33),
-            format::duration_ms(r.duration_ms),
-            format::count(r.queries)
-        )));
+    for (i, r) in e.slowest.iter().enumerate() {
+        let on = is(TargetKind::Slowest, i);
+        if on {
+            selected_line = Some(out.len());
+        }
+        let line = Line::from(vec![
+            mark(on),
+            Span::raw(format!(
+                "{:<34}{:>9}{:>9}",
+                format::truncate(&clean(&r.trace_id), 33),
+                format::duration_ms(r.duration_ms),
+                format::count(r.queries)
+            )),
+        ]);
+        out.push(if on { line.patch_style(theme.selected) } else { line });
     }
-    out
+    out.push(Line::raw(""));
+    out.push(Line::from(Span::styled("↑↓ choose a trace · Enter opens its waterfall", theme.dim)));
+    (out, selected_line)
+}
+
+fn example_line(trace_id: &str, on: bool, theme: &Theme) -> Line<'static> {
+    let line = Line::from(vec![
+        Span::styled("    example trace ", theme.label),
+        Span::styled(clean(trace_id), if on { theme.value } else { theme.dim }),
+    ]);
+    if on { line.patch_style(theme.selected) } else { line }
 }
 
 fn section(title: String, style: Style) -> Line<'static> {

@@ -13,6 +13,12 @@ use crate::tui::app::UiState;
 /// Draws the exporter set-up instructions.
 pub fn render_empty(area: Rect, buf: &mut Buffer, ui: &UiState) {
     let theme = &ui.theme;
+    if !ui.live {
+        // A saved report taken before any span arrived: nothing listens here.
+        let text = "This saved report holds no spans: it was taken before any arrived.";
+        Paragraph::new(Span::styled(text, theme.title)).wrap(Wrap { trim: false }).render(area, buf);
+        return;
+    }
     let env = |name: &str, value: String| {
         Line::from(vec![Span::raw("    "), Span::styled(format!("{name}={value}"), theme.value)])
     };

@@ -30,7 +30,7 @@ pub fn render_n_plus_one(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: 
     let keys: Vec<(EndpointId, String)> =
         rows.iter().map(|(e, n)| (EndpointId::of(e), n.fingerprint_id.clone())).collect();
     let selected = ui.offenders.resolve(&keys);
-    let panel_height = if area.height >= 16 { 7 } else { 0 };
+    let panel_height = panel_height(area.height);
     let [table_area, panel_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(panel_height)]).areas(area);
 
@@ -78,4 +78,9 @@ pub fn render_n_plus_one(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: 
         .wrap(Wrap { trim: false })
         .block(Block::new().borders(Borders::TOP).title(format!(" {} ", clean(&endpoint_label(endpoint)))))
         .render(panel_area, buf);
+}
+
+/// Rows of the panel below the table in an area `height` rows high (none when short).
+pub(super) fn panel_height(height: u16) -> u16 {
+    if height >= 16 { 7 } else { 0 }
 }

@@ -26,7 +26,7 @@ pub fn render_queries(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &Ui
     }
     let keys: Vec<String> = rows.iter().map(|q| q.fingerprint_id.clone()).collect();
     let selected = ui.queries.resolve(&keys);
-    let panel_height = if area.height >= 16 { 6 } else { 0 };
+    let panel_height = panel_height(area.height);
     let [table_area, panel_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(panel_height)]).areas(area);
 
@@ -83,4 +83,9 @@ pub fn render_queries(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &Ui
         .wrap(Wrap { trim: false })
         .block(Block::new().borders(Borders::TOP).title(title))
         .render(panel_area, buf);
+}
+
+/// Rows of the panel below the table in an area `height` rows high (none when short).
+pub(super) fn panel_height(height: u16) -> u16 {
+    if height >= 16 { 6 } else { 0 }
 }
