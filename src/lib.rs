@@ -16,6 +16,7 @@
 //! - [`receive`]: OTLP/gRPC and OTLP/HTTP receivers, decode, backpressure.
 //! - [`assemble`]: pending traces, grace period, bounds -> requests.
 //! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
+//! - [`explain`]: `--explain DB`: missing indexes confirmed by the database's own plans.
 //! - [`aggregate`]: the single owner of all statistics, and the instrumentation audit.
 //! - [`snapshot`]: the immutable, serializable view (the report schema).
 //! - [`report`]: report files.
@@ -27,6 +28,7 @@ pub mod analyze;
 pub mod assemble;
 pub mod cli;
 pub mod commands;
+pub mod explain;
 pub mod model;
 pub mod pipeline;
 pub mod receive;

@@ -5,6 +5,7 @@
 //! listeners (gRPC + HTTP, both routers) --Ingested batches (bounded)--> aggregator task
 //!   aggregator: assemble -> analyze -> aggregate -> Arc<Snapshot> on a watch channel
 //!   report task: writes the latest snapshot every --report-every seconds
+//!   explain task (--explain): snapshot -> EXPLAIN -> missing-index findings -> aggregator
 //! ```
 //!
 //! Shutdown is one signal: the servers stop accepting and finish in-flight exports; then the
@@ -23,6 +24,7 @@ use crate::aggregate::{AggregateConfig, Aggregates};
 use crate::analyze::Analyzer;
 use crate::assemble::{Assembler, AssemblyConfig, AssemblyOutput};
 use crate::cli::Settings;
+use crate::explain::{self, Explainer};
 use crate::model::SpanBatch;
 use crate::receive::{self, Ingest, Ingested};
 use crate::report;
@@ -39,6 +41,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const FINGERPRINT_CACHE: usize = 20_000;
 /// Spans decoded but not yet processed, at most.
 const MAX_IN_FLIGHT_SPANS: usize = 1_000_000;
+/// How long the explain task may take to finish its pass at shutdown, and the final pass after.
+const EXPLAIN_FINAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The single owner of assembly, analysis and aggregates.
 pub struct Aggregator {
@@ -49,6 +53,8 @@ pub struct Aggregator {
     published: watch::Sender<Arc<Snapshot>>,
     dirty: bool,
     last_publish: Instant,
+    /// Findings made outside the aggregator (`--explain`), appended to every snapshot.
+    extra_findings: Option<watch::Receiver<explain::Findings>>,
 }
 
 impl Aggregator {
@@ -69,7 +75,14 @@ impl Aggregator {
             published,
             dirty: true,
             last_publish: Instant::now(),
+            extra_findings: None,
         }
+    }
+
+    /// Appends the findings published on `findings` to every snapshot.
+    pub fn with_extra_findings(mut self, findings: watch::Receiver<explain::Findings>) -> Self {
+        self.extra_findings = Some(findings);
+        self
     }
 
     /// Takes in one batch received at `now`.
@@ -124,10 +137,17 @@ impl Aggregator {
             exports_malformed: Stats::get(&self.stats.exports_malformed),
             ..Totals::default()
         };
-        self.aggregates.snapshot(totals, self.assembler.pending_traces() as u64)
+        let mut snapshot = self.aggregates.snapshot(totals, self.assembler.pending_traces() as u64);
+        if let Some(extra) = &self.extra_findings {
+            explain::merge_findings(&mut snapshot.findings, &extra.borrow());
+        }
+        snapshot
     }
 
     fn publish(&mut self) {
+        if let Some(extra) = &mut self.extra_findings {
+            extra.mark_unchanged();
+        }
         self.published.send_replace(Arc::new(self.snapshot()));
         self.dirty = false;
         self.last_publish = Instant::now();
@@ -150,6 +170,9 @@ impl Aggregator {
                 }
                 _ = tick.tick() => {
                     self.expire(Instant::now());
+                    if self.extra_findings.as_ref().is_some_and(|e| e.has_changed().unwrap_or(false)) {
+                        self.dirty = true;
+                    }
                     if self.dirty && self.last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();
                     }
@@ -192,6 +215,13 @@ pub struct Running {
     aggregator_stop: oneshot::Sender<()>,
     aggregator: tokio::task::JoinHandle<Snapshot>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    explain: Option<ExplainTask>,
+}
+
+/// The `--explain` task, stopped before the final pass.
+struct ExplainTask {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Explainer>,
 }
 
 /// Binds both listeners and starts every task.
@@ -218,7 +248,19 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
 
     let (published, snapshots) = watch::channel(Arc::new(Snapshot::default()));
     let (aggregator_stop, stop) = oneshot::channel();
-    let aggregator = tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop));
+    let mut aggregator = Aggregator::new(settings, stats, published);
+    let explain = match settings.explain.as_deref().map(explain::Target::parse) {
+        Some(Ok(target)) => {
+            let (findings_tx, findings_rx) = watch::channel(explain::Findings::default());
+            aggregator = aggregator.with_extra_findings(findings_rx);
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(explain::run(Explainer::new(target), snapshots.clone(), findings_tx, stopped));
+            Some(ExplainTask { stop, task })
+        }
+        Some(Err(message)) => anyhow::bail!("--explain: {message}"),
+        None => None,
+    };
+    let aggregator = tokio::spawn(aggregator.run(batches, stop));
 
     let mut background = Vec::new();
     if let (Some(path), Some(every)) = (settings.report.clone(), settings.report_every) {
@@ -227,7 +269,17 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     if settings.headless && !settings.quiet {
         background.push(tokio::spawn(print_progress(snapshots.clone())));
     }
-    Ok(Running { grpc_addr, http_addr, snapshots, servers_stop, servers, aggregator_stop, aggregator, background })
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        snapshots,
+        servers_stop,
+        servers,
+        aggregator_stop,
+        aggregator,
+        background,
+        explain,
+    })
 }
 
 impl Running {
@@ -247,7 +299,27 @@ impl Running {
             }
         }
         let _ = self.aggregator_stop.send(());
-        self.aggregator.await.context("the aggregator task failed")
+        let mut snapshot = self.aggregator.await.context("the aggregator task failed")?;
+        if let Some(explain) = self.explain {
+            final_explain_pass(explain, &mut snapshot).await;
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Stops the explain task and runs one last pass on the final snapshot, so the report has the
+/// findings of everything received; bounded by [`EXPLAIN_FINAL_TIMEOUT`].
+async fn final_explain_pass(explain: ExplainTask, snapshot: &mut Snapshot) {
+    let _ = explain.stop.send(());
+    let deadline = tokio::time::Instant::now() + EXPLAIN_FINAL_TIMEOUT;
+    let mut explainer = match tokio::time::timeout_at(deadline, explain.task).await {
+        Ok(Ok(explainer)) => explainer,
+        Ok(Err(error)) => return tracing::warn!(%error, "the explain task failed"),
+        Err(_) => return tracing::warn!("--explain: the last pass did not finish in time; findings may be missing"),
+    };
+    match tokio::time::timeout_at(deadline, explainer.pass(snapshot)).await {
+        Ok(fresh) => explain::merge_findings(&mut snapshot.findings, &fresh),
+        Err(_) => tracing::warn!("--explain: the final pass did not finish in time; findings may be missing"),
     }
 }
 
