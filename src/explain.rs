@@ -551,3 +551,6 @@ pub async fn run(
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
