@@ -37,8 +37,6 @@ use placeholders::Target as Dialect;
 use plan::Plan;
 use query::{Analysis, TableRef};
 
-pub use postgres::Method as PostgresMethod;
-
 /// How many of the slowest query shapes are explained.
 pub const TOP_SHAPES: usize = 20;
 /// How long one shape's result is kept before it is asked for again.
@@ -158,7 +156,6 @@ pub struct Explainer {
     connection: Connection,
     cache: HashMap<String, Cached>,
     warned: HashSet<String>,
-    forced_method: Option<PostgresMethod>,
 }
 
 impl Explainer {
@@ -168,12 +165,7 @@ impl Explainer {
             Target::Sqlite(_) => Connection::Sqlite,
             Target::Postgres(_) => Connection::Postgres(None),
         };
-        Explainer { target, connection, cache: HashMap::new(), warned: HashSet::new(), forced_method: None }
-    }
-
-    /// Uses this method on PostgreSQL whatever the server version (to test the fallback).
-    pub fn force_postgres_method(&mut self, method: PostgresMethod) {
-        self.forced_method = Some(method);
+        Explainer { target, connection, cache: HashMap::new(), warned: HashSet::new() }
     }
 
     /// Explains the slowest shapes of `snapshot` (cached ones are reused) and returns the
@@ -270,10 +262,7 @@ impl Explainer {
             }
             (Target::Postgres(config), Connection::Postgres(slot)) => {
                 if slot.as_ref().is_none_or(postgres::Postgres::is_closed) {
-                    let mut connected = postgres::Postgres::connect(config).await.map_err(|e| e.to_string())?;
-                    if let Some(method) = self.forced_method {
-                        connected.force_method(method);
-                    }
+                    let connected = postgres::Postgres::connect(config).await.map_err(|e| e.to_string())?;
                     tracing::info!(
                         version = connected.version,
                         method = connected.method().describe(),

@@ -167,9 +167,11 @@ impl<'a> Scanner<'a> {
         Err(ConvertError::Unterminated)
     }
 
-    /// `E'..'` strings (PostgreSQL) treat backslash as an escape.
+    /// `E'..'` strings (PostgreSQL) treat backslash as an escape; `time'..'` is not one.
     fn escapes_backslash(&self) -> bool {
-        self.pos > 0 && matches!(self.bytes[self.pos - 1], b'e' | b'E')
+        self.pos > 0
+            && matches!(self.bytes[self.pos - 1], b'e' | b'E')
+            && (self.pos == 1 || !is_word(self.bytes[self.pos - 2]))
     }
 
     fn next_token(&mut self) -> Result<Option<Token<'a>>, ConvertError> {
@@ -361,6 +363,14 @@ mod tests {
     fn unusable_statements_are_refused(#[case] input: &str, #[case] error: ConvertError) {
         assert_eq!(convert(input, Target::Postgres), Err(error.clone()));
         assert_eq!(convert(input, Target::Sqlite), Err(error));
+    }
+
+    #[test]
+    fn only_e_strings_escape_with_backslash() {
+        let converted = convert(r"SELECT * FROM t WHERE a = E'it\'s' AND b = ?", Target::Postgres).expect("one");
+        assert_eq!(converted.params, 1);
+        let sneaky = r"SELECT time'a\'; COMMIT; DROP TABLE t; --'";
+        assert_eq!(convert(sneaky, Target::Postgres), Err(ConvertError::SeveralStatements));
     }
 
     #[test]

@@ -109,11 +109,6 @@ impl Postgres {
         self.method
     }
 
-    /// Uses the pre-16 method even on newer servers (tests of the fallback).
-    pub fn force_method(&mut self, method: Method) {
-        self.method = method;
-    }
-
     /// The generic plan of `sql` (one statement, placeholders `$1..$params`), never running it.
     pub async fn explain(&self, sql: &str, params: usize) -> Result<Plan, String> {
         let mut script = format!(
