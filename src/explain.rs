@@ -428,8 +428,8 @@ fn finding(snapshot: &Snapshot, query: &QuerySnapshot, diagnosis: &Diagnosis, me
         ),
     };
     let evidence = format!(
-        "{} executions, {:.1} ms in total ({:.2} ms each on average); the database's plan ({method}) reads every row of {}{}. \
-         The total is the most an index could save.",
+        "{} executions, {:.1} ms in total ({:.2} ms each on average); the database's plan reads every row of {}{} \
+         (from {method}). The total is the most an index could save.",
         query.calls,
         query.time_ms_total,
         mean_ms,

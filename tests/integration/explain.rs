@@ -262,7 +262,7 @@ async fn postgres_missing_indexes_are_confirmed_by_the_plan_and_gone_once_create
     );
     let version: i32 =
         client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.expect("version").get(0);
-    let method = if version >= 160_000 { "EXPLAIN (GENERIC_PLAN)" } else { "PREPARE + EXPLAIN EXECUTE" };
+    let method = if version >= 160_000 { "EXPLAIN (GENERIC_PLAN)" } else { "PREPARE and EXPLAIN EXECUTE" };
     assert!(by_email["evidence"].as_str().is_some_and(|e| e.contains(method)), "{by_email:#}");
     assert_eq!(pg_rows(&client).await, ROWS_BEFORE, "the UPDATE, DELETE and INSERT were never run");
 
@@ -277,7 +277,7 @@ async fn postgres_missing_indexes_are_confirmed_by_the_plan_and_gone_once_create
 }
 
 #[tokio::test]
-async fn postgres_read_only_transaction_refuses_writes_and_missing_tables_are_warnings() {
+async fn postgres_writes_are_never_run_and_missing_tables_or_databases_are_warnings() {
     let Some(server) = postgres("apmtop_explain_ro") else { return };
     let client = pg_client(&server.url()).await;
     client.batch_execute(PG_SCHEMA).await.expect("schema");
@@ -293,6 +293,14 @@ async fn postgres_read_only_transaction_refuses_writes_and_missing_tables_are_wa
     assert_eq!(found[0].2, DELETE_SESSIONS_INDEX);
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("relation \"invoices\" does not exist")).collect();
     assert_eq!(warnings.len(), 1, "stderr:\n{stderr}");
+
+    // A database that does not exist: refused at connection, one warning, the report is written.
+    let url = format!("postgresql://postgres@127.0.0.1:{}/no_such_database", server.port);
+    let (report, stderr) = run(&url, &traces("postgresql", pg_placeholders)).await;
+    assert_eq!(items(&report, "queries", "report").len(), 5, "stderr:\n{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("--explain: cannot connect")).collect();
+    assert_eq!(warnings.len(), 1, "stderr:\n{stderr}");
+    assert!(warnings[0].contains("database \"no_such_database\" does not exist"), "{}", warnings[0]);
     drop(client);
     server.stop();
 }
