@@ -27,6 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_TIMEOUT: &str = "2s";
 /// The prepared statement's name on servers before 16.
 const PREPARED: &str = "apmtop_explain";
+/// Most parameters a PostgreSQL statement can have.
+const MAX_PARAMS: usize = 65_535;
 /// First server version with `EXPLAIN (GENERIC_PLAN)`.
 const GENERIC_PLAN_VERSION: u32 = 160_000;
 
@@ -111,20 +113,7 @@ impl Postgres {
 
     /// The generic plan of `sql` (one statement, placeholders `$1..$params`), never running it.
     pub async fn explain(&self, sql: &str, params: usize) -> Result<Plan, String> {
-        let mut script = format!(
-            "BEGIN READ ONLY; SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; SET LOCAL lock_timeout = '{STATEMENT_TIMEOUT}'; "
-        );
-        match self.method {
-            Method::GenericPlan => script.push_str(&format!("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {sql}")),
-            Method::PreparedGeneric => {
-                let nulls = vec!["NULL"; params].join(", ");
-                let arguments = if params == 0 { String::new() } else { format!("({nulls})") };
-                script.push_str(&format!(
-                    "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE {PREPARED} AS {sql}; \
-                     EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {PREPARED}{arguments}"
-                ));
-            }
-        }
+        let script = explain_script(self.method, sql, params)?;
         let result = self.client.simple_query(&script).await;
         // Whatever happened, end the transaction and drop the prepared statement (PREPARE is not
         // undone by a rollback).
@@ -194,6 +183,28 @@ impl Postgres {
     }
 }
 
+/// The simple-query script that plans `sql` in a read-only transaction with a timeout, by
+/// `method`. The caller rolls back (and deallocates) afterwards, whatever happened.
+fn explain_script(method: Method, sql: &str, params: usize) -> Result<String, String> {
+    if params > MAX_PARAMS {
+        return Err(format!("it has {params} parameters; PostgreSQL allows {MAX_PARAMS}"));
+    }
+    let begin = format!(
+        "BEGIN READ ONLY; SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; \
+         SET LOCAL lock_timeout = '{STATEMENT_TIMEOUT}'; "
+    );
+    Ok(match method {
+        Method::GenericPlan => format!("{begin}EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) {sql}"),
+        Method::PreparedGeneric => {
+            let arguments = if params == 0 { String::new() } else { format!("({})", vec!["NULL"; params].join(", ")) };
+            format!(
+                "{begin}SET LOCAL plan_cache_mode = force_generic_plan; PREPARE {PREPARED} AS {sql}; \
+                 EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {PREPARED}{arguments}"
+            )
+        }
+    })
+}
+
 /// `user@host:port/db` for messages (never the password).
 fn describe_target(config: &Config) -> String {
     let host = config
@@ -222,4 +233,44 @@ pub fn error_text(error: &tokio_postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_16_asks_for_the_generic_plan_directly() {
+        let script = explain_script(Method::GenericPlan, "SELECT * FROM t WHERE a = $1", 1).expect("script");
+        assert_eq!(
+            script,
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = '2s'; SET LOCAL lock_timeout = '2s'; \
+             EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) SELECT * FROM t WHERE a = $1"
+        );
+    }
+
+    #[test]
+    fn older_servers_prepare_and_explain_the_forced_generic_plan_with_nulls() {
+        let script = explain_script(Method::PreparedGeneric, "SELECT * FROM t WHERE a = $1 AND b = $2", 2).expect("ok");
+        assert!(script.starts_with("BEGIN READ ONLY; SET LOCAL statement_timeout = '2s';"), "{script}");
+        assert!(script.contains("SET LOCAL plan_cache_mode = force_generic_plan; PREPARE apmtop_explain AS SELECT"));
+        assert!(script.ends_with("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE apmtop_explain(NULL, NULL)"), "{script}");
+        let script = explain_script(Method::PreparedGeneric, "SELECT * FROM t", 0).expect("ok");
+        assert!(script.ends_with("EXECUTE apmtop_explain"), "{script}");
+    }
+
+    #[test]
+    fn too_many_parameters_are_refused() {
+        assert!(explain_script(Method::PreparedGeneric, "SELECT $70000", 70_000).is_err());
+    }
+
+    #[test]
+    fn tls_urls_are_refused_and_plain_ones_accepted() {
+        assert!(check_url("postgresql://u@127.0.0.1/db?sslmode=require").is_err());
+        assert!(check_url("postgresql://u:secret@127.0.0.1:5433/db").is_ok());
+        let config = check_url("postgres://app:secret@db.internal:6543/shop").expect("ok");
+        let target = describe_target(&config);
+        assert_eq!(target, "app@db.internal:6543/shop");
+        assert!(!target.contains("secret"));
+    }
 }

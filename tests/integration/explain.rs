@@ -178,6 +178,27 @@ async fn sqlite_missing_indexes_are_confirmed_by_the_plan_and_gone_once_created(
 }
 
 #[tokio::test]
+async fn findings_reach_the_live_snapshot_not_only_the_final_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = sqlite_file(dir.path());
+    let app = Apmtop::start(&["--explain", db.to_str().expect("utf-8"), "--grace", "0.2", "--report-every", "0.5"]);
+    send(&app, &traces("sqlite", question_marks)).await;
+    // The periodic report is written from the live snapshot: wait for the explain task's findings.
+    let deadline = std::time::Instant::now() + crate::support::PROCESS_TIMEOUT;
+    let found = loop {
+        let report = std::fs::read_to_string(&app.report_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let found = report.as_ref().map(missing_indexes).unwrap_or_default();
+        if found.len() == expected(question_marks).len() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(found, expected(question_marks), "stderr:\n{}", app.stderr());
+    let report = app.stop();
+    assert_eq!(missing_indexes(&report), expected(question_marks));
+}
+
+#[tokio::test]
 async fn sqlite_problems_are_one_warning_each_and_the_report_is_still_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sqlite_file(dir.path());
