@@ -9,8 +9,10 @@
 //!   it with `NULL` for every parameter (the generic plan ignores the values; `EXPLAIN` without
 //!   `ANALYZE` runs nothing), then `DEALLOCATE`.
 //!
-//! Statements are sent with the simple-query protocol after the placeholder rewriter has made
-//! sure they are exactly one statement; the catalog reads are our own parameterized queries.
+//! The session itself is set to `default_transaction_read_only` with a `statement_timeout`, so the
+//! catalog reads (our own parameterized queries) are read-only and time-limited too. Statements
+//! are sent with the simple-query protocol after the placeholder rewriter and the parser have made
+//! sure they are exactly one statement.
 
 use std::time::Duration;
 
@@ -47,7 +49,7 @@ impl Method {
         match self {
             Method::GenericPlan => "EXPLAIN (GENERIC_PLAN)",
             Method::PreparedGeneric => {
-                "PREPARE + EXPLAIN EXECUTE with plan_cache_mode = force_generic_plan (server before 16)"
+                "PREPARE and EXPLAIN EXECUTE of the forced generic plan, as the server is older than 16"
             }
         }
     }
@@ -95,6 +97,12 @@ impl Postgres {
                 tracing::debug!(error = %error_text(&error), "explain connection closed");
             }
         });
+        // Everything this session runs, the catalog reads included, is read-only and time-limited.
+        let session = format!(
+            "SET default_transaction_read_only = on; SET statement_timeout = '{STATEMENT_TIMEOUT}'; \
+             SET lock_timeout = '{STATEMENT_TIMEOUT}'"
+        );
+        client.batch_execute(&session).await.map_err(fail)?;
         let row = client.query_one("SELECT current_setting('server_version_num')::int", &[]).await.map_err(fail)?;
         let version = u32::try_from(row.get::<_, i32>(0)).unwrap_or(0);
         let method = if version >= GENERIC_PLAN_VERSION { Method::GenericPlan } else { Method::PreparedGeneric };

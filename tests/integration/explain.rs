@@ -315,13 +315,19 @@ async fn postgres_writes_are_never_run_and_missing_tables_or_databases_are_warni
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("relation \"invoices\" does not exist")).collect();
     assert_eq!(warnings.len(), 1, "stderr:\n{stderr}");
 
-    // A database that does not exist: refused at connection, one warning, the report is written.
-    let url = format!("postgresql://postgres@127.0.0.1:{}/no_such_database", server.port);
-    let (report, stderr) = run(&url, &traces("postgresql", pg_placeholders)).await;
-    assert_eq!(items(&report, "queries", "report").len(), 5, "stderr:\n{stderr}");
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("--explain: cannot connect")).collect();
-    assert_eq!(warnings.len(), 1, "stderr:\n{stderr}");
-    assert!(warnings[0].contains("database \"no_such_database\" does not exist"), "{}", warnings[0]);
+    // Refused at connection (a database or a role that does not exist, as a wrong password
+    // would be): one warning, and the report is written.
+    for (user, database, refusal) in [
+        ("postgres", "no_such_database", "database \"no_such_database\" does not exist"),
+        ("nobody", "apmtop_explain_ro", "role \"nobody\" does not exist"),
+    ] {
+        let url = format!("postgresql://{user}@127.0.0.1:{}/{database}", server.port);
+        let (report, stderr) = run(&url, &traces("postgresql", pg_placeholders)).await;
+        assert_eq!(items(&report, "queries", "report").len(), 5, "stderr:\n{stderr}");
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("--explain: cannot connect")).collect();
+        assert_eq!(warnings.len(), 1, "stderr:\n{stderr}");
+        assert!(warnings[0].contains(refusal), "{}", warnings[0]);
+    }
     drop(client);
     server.stop();
 }
