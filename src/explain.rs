@@ -145,15 +145,12 @@ struct Cached {
     at: Instant,
 }
 
-enum Connection {
-    Sqlite,
-    Postgres(Option<postgres::Postgres>),
-}
-
 /// Explains query shapes against one database and remembers the results for a while.
 pub struct Explainer {
     target: Target,
-    connection: Connection,
+    /// The PostgreSQL connection, opened on the first pass and again after it is lost (SQLite
+    /// files are opened for each pass).
+    session: Option<postgres::Postgres>,
     cache: HashMap<String, Cached>,
     warned: HashSet<String>,
 }
@@ -161,11 +158,7 @@ pub struct Explainer {
 impl Explainer {
     /// An explainer for `target`; nothing is connected until the first pass.
     pub fn new(target: Target) -> Explainer {
-        let connection = match &target {
-            Target::Sqlite(_) => Connection::Sqlite,
-            Target::Postgres(_) => Connection::Postgres(None),
-        };
-        Explainer { target, connection, cache: HashMap::new(), warned: HashSet::new() }
+        Explainer { target, session: None, cache: HashMap::new(), warned: HashSet::new() }
     }
 
     /// Explains the slowest shapes of `snapshot` (cached ones are reused) and returns the
@@ -231,10 +224,10 @@ impl Explainer {
     }
 
     fn method_note(&self) -> &'static str {
-        match &self.connection {
-            Connection::Sqlite => "SQLite EXPLAIN QUERY PLAN",
-            Connection::Postgres(Some(pg)) => pg.method().describe(),
-            Connection::Postgres(None) => "PostgreSQL EXPLAIN",
+        match (&self.target, &self.session) {
+            (Target::Sqlite(_), _) => "SQLite EXPLAIN QUERY PLAN",
+            (Target::Postgres(_), Some(pg)) => pg.method().describe(),
+            (Target::Postgres(_), None) => "PostgreSQL EXPLAIN",
         }
     }
 
@@ -252,25 +245,25 @@ impl Explainer {
         if prepared.is_empty() {
             return Ok(results);
         }
-        match (&self.target, &mut self.connection) {
-            (Target::Sqlite(path), _) => {
+        match &self.target {
+            Target::Sqlite(path) => {
                 let path = path.clone();
                 let explained = tokio::task::spawn_blocking(move || explain_sqlite(&path, prepared))
                     .await
                     .map_err(|e| format!("the SQLite explain task failed: {e}"))??;
                 results.extend(explained);
             }
-            (Target::Postgres(config), Connection::Postgres(slot)) => {
-                if slot.as_ref().is_none_or(postgres::Postgres::is_closed) {
+            Target::Postgres(config) => {
+                if self.session.as_ref().is_none_or(postgres::Postgres::is_closed) {
                     let connected = postgres::Postgres::connect(config).await.map_err(|e| e.to_string())?;
                     tracing::info!(
                         version = connected.version,
                         method = connected.method().describe(),
                         "explain connected"
                     );
-                    *slot = Some(connected);
+                    self.session = Some(connected);
                 }
-                let Some(pg) = slot.as_ref() else { return Ok(results) };
+                let Some(pg) = self.session.as_ref() else { return Ok(results) };
                 for (id, job) in prepared {
                     let outcome = explain_postgres(pg, &job).await;
                     if pg.is_closed() {
@@ -279,7 +272,6 @@ impl Explainer {
                     results.push((id, outcome));
                 }
             }
-            (Target::Postgres(_), Connection::Sqlite) => {}
         }
         Ok(results)
     }
@@ -294,8 +286,8 @@ struct Job {
 
 /// Rewrites placeholders and checks the statement may be explained.
 fn prepare(statement: &str, dialect: Dialect) -> Result<Job, String> {
-    let converted = placeholders::convert(statement, dialect).map_err(|e| format!("not explained: {e}"))?;
-    let analysis = query::analyze(&converted.sql, dialect).map_err(|e| format!("not explained: {e}"))?;
+    let converted = placeholders::convert(statement, dialect).map_err(|e| e.to_string())?;
+    let analysis = query::analyze(&converted.sql, dialect).map_err(|e| e.to_string())?;
     Ok(Job { sql: converted.sql, params: converted.params, analysis })
 }
 
