@@ -174,7 +174,10 @@ impl Explainer {
         if !stale.is_empty() {
             let jobs: Vec<(String, String)> =
                 stale.iter().map(|q| (q.fingerprint_id.clone(), q.statement.clone())).collect();
-            match self.explain_jobs(jobs).await {
+            let started = Instant::now();
+            let explained = self.explain_jobs(jobs).await;
+            tracing::debug!(shapes = stale.len(), elapsed_ms = started.elapsed().as_millis() as u64, "explain pass");
+            match explained {
                 Ok(results) => {
                     for (id, outcome) in results {
                         self.note(&id, &outcome);

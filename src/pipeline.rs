@@ -222,6 +222,8 @@ pub struct Running {
 struct ExplainTask {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Explainer>,
+    /// A report will be written from the final snapshot, so it gets a last pass.
+    final_pass: bool,
 }
 
 /// Binds both listeners and starts every task.
@@ -255,7 +257,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
             aggregator = aggregator.with_extra_findings(findings_rx);
             let (stop, stopped) = oneshot::channel();
             let task = tokio::spawn(explain::run(Explainer::new(target), snapshots.clone(), findings_tx, stopped));
-            Some(ExplainTask { stop, task })
+            Some(ExplainTask { stop, task, final_pass: settings.report.is_some() })
         }
         Some(Err(message)) => anyhow::bail!("--explain: {message}"),
         None => None,
@@ -311,6 +313,10 @@ impl Running {
 /// findings of everything received; bounded by [`EXPLAIN_FINAL_TIMEOUT`].
 async fn final_explain_pass(explain: ExplainTask, snapshot: &mut Snapshot) {
     let _ = explain.stop.send(());
+    if !explain.final_pass {
+        explain.task.abort();
+        return;
+    }
     let deadline = tokio::time::Instant::now() + EXPLAIN_FINAL_TIMEOUT;
     let mut explainer = match tokio::time::timeout_at(deadline, explain.task).await {
         Ok(Ok(explainer)) => explainer,
