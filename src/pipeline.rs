@@ -320,8 +320,14 @@ async fn final_explain_pass(explain: ExplainTask, snapshot: &mut Snapshot) {
     let deadline = tokio::time::Instant::now() + EXPLAIN_FINAL_TIMEOUT;
     let mut explainer = match tokio::time::timeout_at(deadline, explain.task).await {
         Ok(Ok(explainer)) => explainer,
-        Ok(Err(error)) => return tracing::warn!(%error, "the explain task failed"),
-        Err(_) => return tracing::warn!("--explain: the last pass did not finish in time; findings may be missing"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the explain task failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("--explain: the last pass did not finish in time; findings may be missing");
+            return;
+        }
     };
     match tokio::time::timeout_at(deadline, explainer.pass(snapshot)).await {
         Ok(fresh) => explain::merge_findings(&mut snapshot.findings, &fresh),
