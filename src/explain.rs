@@ -400,7 +400,9 @@ fn find_table<'a>(
     })
 }
 
-/// The finding for one shape.
+/// The finding for one shape. The snapshot does not split a shape's executions by request or by
+/// endpoint, so `requests_affected` is the requests of the endpoints it runs in, capped by its
+/// executions, and `endpoint` is the one of those endpoints with the most database time.
 fn finding(snapshot: &Snapshot, query: &QuerySnapshot, diagnosis: &Diagnosis, method: &str) -> FindingSnapshot {
     let endpoint = costliest_endpoint(snapshot, &query.endpoint_refs);
     let requests_in_endpoints: u64 = snapshot
