@@ -92,7 +92,7 @@ pub struct Cli {
 
     /// Ask this database for the plans of the slowest query shapes and propose missing indexes:
     /// a SQLite file path or a postgres:// URL. Only EXPLAIN and catalog reads are ever run.
-    #[arg(long, value_name = "DB", env = "APMTOP_EXPLAIN")]
+    #[arg(long, value_name = "DB", env = "APMTOP_EXPLAIN", value_parser = parse_explain)]
     pub explain: Option<String>,
 }
 
@@ -318,6 +318,11 @@ fn parse_tolerance(text: &str) -> Result<f64, String> {
         return Err("must be a percentage between 0 and 10000".to_string());
     }
     Ok(value)
+}
+
+/// `--explain`: a postgres:// URL or an existing SQLite file (checked here, so a typo is exit 2).
+fn parse_explain(text: &str) -> Result<String, String> {
+    crate::explain::Target::parse(text).map(|_| text.to_string())
 }
 
 fn parse_grace(text: &str) -> Result<f64, String> {

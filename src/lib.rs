@@ -20,6 +20,7 @@
 //! - [`receive`]: OTLP/gRPC and OTLP/HTTP receivers, decode, backpressure.
 //! - [`assemble`]: pending traces, grace period, bounds -> requests.
 //! - [`analyze`]: fingerprints, endpoint identity, N+1 and duplicate detection, fix hints.
+//! - [`explain`]: `--explain DB`: missing indexes confirmed by the database's own plans.
 //! - [`aggregate`]: the single owner of all statistics, and the instrumentation audit.
 //! - [`snapshot`]: the immutable, serializable view (the report schema).
 //! - [`report`]: report files (JSON, Markdown, HTML), budgets (`check`, JUnit), `diff`.
@@ -35,6 +36,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod explain;
 pub mod model;
 pub mod pipeline;
 pub mod receive;

@@ -5,6 +5,7 @@
 //! listeners (gRPC + HTTP, both routers) --Ingested batches (bounded)--> aggregator task
 //!   aggregator: assemble -> analyze -> aggregate -> Arc<Snapshot> on a watch channel
 //!   report task: writes the latest snapshot every --report-every seconds
+//!   explain task (--explain): snapshot -> EXPLAIN -> missing-index findings -> aggregator
 //! ```
 //!
 //! Shutdown is one signal: the servers stop accepting and finish in-flight exports; then the
@@ -28,6 +29,7 @@ use crate::analyze::Analyzer;
 use crate::assemble::{Assembler, AssemblyConfig, AssemblyOutput};
 use crate::cli::Settings;
 use crate::control::{CONTROL_CAPACITY, Control, Window};
+use crate::explain::{self, Explainer};
 use crate::model::SpanBatch;
 use crate::receive::{self, Ingest, Ingested};
 use crate::report;
@@ -44,6 +46,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const FINGERPRINT_CACHE: usize = 20_000;
 /// Spans decoded but not yet processed, at most.
 const MAX_IN_FLIGHT_SPANS: usize = 1_000_000;
+/// How long the explain task may take to finish its pass at shutdown, and the final pass after.
+const EXPLAIN_FINAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The single owner of assembly, analysis and aggregates.
 pub struct Aggregator {
@@ -62,6 +66,8 @@ pub struct Aggregator {
     published: watch::Sender<Arc<Snapshot>>,
     dirty: bool,
     last_publish: Instant,
+    /// Findings made outside the aggregator (`--explain`), appended to every snapshot.
+    extra_findings: Option<watch::Receiver<explain::Findings>>,
 }
 
 impl Aggregator {
@@ -86,7 +92,14 @@ impl Aggregator {
             published,
             dirty: true,
             last_publish: Instant::now(),
+            extra_findings: None,
         }
+    }
+
+    /// Appends the findings published on `findings` to every snapshot.
+    pub fn with_extra_findings(mut self, findings: watch::Receiver<explain::Findings>) -> Self {
+        self.extra_findings = Some(findings);
+        self
     }
 
     /// Takes in one batch received at `now`.
@@ -167,7 +180,16 @@ impl Aggregator {
 
     /// The current snapshot, all time.
     pub fn snapshot(&self) -> Snapshot {
-        self.aggregates.snapshot(self.receiver_totals(), self.assembler.pending_traces() as u64)
+        let mut snapshot = self.aggregates.snapshot(self.receiver_totals(), self.assembler.pending_traces() as u64);
+        self.add_extra_findings(&mut snapshot);
+        snapshot
+    }
+
+    /// Adds the findings made outside the aggregator (`--explain`'s missing indexes).
+    fn add_extra_findings(&self, snapshot: &mut Snapshot) {
+        if let Some(extra) = &self.extra_findings {
+            explain::merge_findings(&mut snapshot.findings, &extra.borrow());
+        }
     }
 
     /// The snapshot the dashboard shows: all time, or the chosen window (whose audit is still
@@ -182,6 +204,7 @@ impl Aggregator {
             .snapshot(aggregate::receiver_counters(&self.receiver_totals()), self.assembler.pending_traces() as u64);
         shown.audit = self.snapshot().audit;
         shown.window_seconds = Some(window.as_secs_f64());
+        self.add_extra_findings(&mut shown);
         shown
     }
 
@@ -230,6 +253,9 @@ impl Aggregator {
     }
 
     fn publish(&mut self) {
+        if let Some(extra) = &mut self.extra_findings {
+            extra.mark_unchanged();
+        }
         self.evict_unreferenced_traces();
         self.published.send_replace(Arc::new(self.displayed_snapshot()));
         self.dirty = false;
@@ -278,6 +304,9 @@ impl Aggregator {
                 }
                 _ = tick.tick() => {
                     self.expire(Instant::now());
+                    if self.extra_findings.as_ref().is_some_and(|e| e.has_changed().unwrap_or(false)) {
+                        self.dirty = true;
+                    }
                     if self.dirty && self.last_publish.elapsed() >= PUBLISH_EVERY {
                         self.publish();
                     }
@@ -324,6 +353,15 @@ pub struct Running {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// The `--record` writer, its file, and whether to stay quiet about it.
     recorder: Option<(std::path::PathBuf, crate::capture::recorder::RecorderTask, bool)>,
+    explain: Option<ExplainTask>,
+}
+
+/// The `--explain` task, stopped before the final pass.
+struct ExplainTask {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Explainer>,
+    /// A report will be written from the final snapshot, so it gets a last pass.
+    final_pass: bool,
 }
 
 /// Binds both listeners and starts every task.
@@ -365,9 +403,20 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         }
         _ => None,
     };
+    let mut aggregator = Aggregator::new(settings, stats, published);
+    let explain = match settings.explain.as_deref().map(explain::Target::parse) {
+        Some(Ok(target)) => {
+            let (findings_tx, findings_rx) = watch::channel(explain::Findings::default());
+            aggregator = aggregator.with_extra_findings(findings_rx);
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(explain::run(Explainer::new(target), snapshots.clone(), findings_tx, stopped));
+            Some(ExplainTask { stop, task, final_pass: settings.report.is_some() })
+        }
+        Some(Err(message)) => anyhow::bail!("--explain: {message}"),
+        None => None,
+    };
     let (control, control_requests) = mpsc::channel(CONTROL_CAPACITY);
-    let aggregator =
-        tokio::spawn(Aggregator::new(settings, stats, published).run(batches, stop, reports, control_requests));
+    let aggregator = tokio::spawn(aggregator.run(batches, stop, reports, control_requests));
 
     if settings.headless && !settings.quiet {
         background.push(tokio::spawn(print_progress(snapshots.clone())));
@@ -383,6 +432,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         aggregator,
         background,
         recorder,
+        explain,
     })
 }
 
@@ -417,7 +467,37 @@ impl Running {
             }
         }
         let _ = self.aggregator_stop.send(());
-        self.aggregator.await.context("the aggregator task failed")
+        let mut snapshot = self.aggregator.await.context("the aggregator task failed")?;
+        if let Some(explain) = self.explain {
+            final_explain_pass(explain, &mut snapshot).await;
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Stops the explain task and runs one last pass on the final snapshot, so the report has the
+/// findings of everything received; bounded by [`EXPLAIN_FINAL_TIMEOUT`].
+async fn final_explain_pass(explain: ExplainTask, snapshot: &mut Snapshot) {
+    let _ = explain.stop.send(());
+    if !explain.final_pass {
+        explain.task.abort();
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + EXPLAIN_FINAL_TIMEOUT;
+    let mut explainer = match tokio::time::timeout_at(deadline, explain.task).await {
+        Ok(Ok(explainer)) => explainer,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the explain task failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("--explain: the last pass did not finish in time; findings may be missing");
+            return;
+        }
+    };
+    match tokio::time::timeout_at(deadline, explainer.pass(snapshot)).await {
+        Ok(fresh) => explain::merge_findings(&mut snapshot.findings, &fresh),
+        Err(_) => tracing::warn!("--explain: the final pass did not finish in time; findings may be missing"),
     }
 }
 

@@ -24,6 +24,7 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::app_process::{self, AppProcess, SeedSummary};
+use crate::pg_server::PgServer;
 use crate::support::{self, Apmtop, items, num, strings};
 
 /// Set to `1` to skip the app tests (no Node.js, no PostgreSQL, no network).
@@ -38,7 +39,7 @@ const REQUESTS_PER_VIEW: u64 = 3;
 #[test]
 fn node_app_over_http_protobuf() {
     let Some(app_dir) = provisioned_app() else { return };
-    let pg = PgServer::start();
+    let pg = PgServer::start(DATABASE).unwrap_or_else(|e| panic!("{e}\n(set {SKIP_ENV}=1 to skip the app tests)"));
     let seed = Seed::create(&app_dir, &pg);
     let views = views(&seed);
 
@@ -354,77 +355,6 @@ impl Seed {
             author_table: summary.name("author_table"),
             book_table: summary.name("book_table"),
             review_table: summary.name("review_table"),
-        }
-    }
-}
-
-/// A throwaway PostgreSQL server on 127.0.0.1, in its own temp dir; stopped on drop.
-struct PgServer {
-    port: u16,
-    running: bool,
-    // Dropped after `drop` has stopped the server.
-    dir: tempfile::TempDir,
-}
-
-impl PgServer {
-    /// `pg_server.sh start DIR PORT DB`: initdb, start, create the database. Tries three free
-    /// ports, in case another test takes the port between our check and the server's bind.
-    fn start() -> PgServer {
-        let mut errors = String::new();
-        for _ in 0..3 {
-            // Directly under the system temp dir: the server's own user must be able to reach it.
-            let dir = tempfile::Builder::new().prefix("apmtop-pg-").tempdir().expect("temp dir for PostgreSQL");
-            let port = app_process::free_port();
-            let output = Command::new("bash")
-                .arg(script("pg_server.sh"))
-                .arg("start")
-                .arg(dir.path())
-                .arg(port.to_string())
-                .arg(DATABASE)
-                .stdin(Stdio::null())
-                .output()
-                .expect("run tests/apps/pg_server.sh");
-            // From here on, drop stops whatever part of the server did start.
-            let server = PgServer { port, running: true, dir };
-            if output.status.success() {
-                return server;
-            }
-            errors.push_str(&format!("port {port}: {}\n{}", output.status, String::from_utf8_lossy(&output.stderr)));
-        }
-        panic!("could not start PostgreSQL:\n{errors}\n(set {SKIP_ENV}=1 to skip the app tests)");
-    }
-
-    /// Stops the server, failing the test if it does not stop.
-    fn stop(mut self) {
-        if let Err(message) = self.stop_server() {
-            panic!("{message}");
-        }
-    }
-
-    fn stop_server(&mut self) -> Result<(), String> {
-        if !self.running {
-            return Ok(());
-        }
-        self.running = false;
-        let output = Command::new("bash")
-            .arg(script("pg_server.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("could not run pg_server.sh stop: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!("pg_server.sh stop failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr)))
-        }
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        if let Err(message) = self.stop_server() {
-            eprintln!("{message}");
         }
     }
 }
