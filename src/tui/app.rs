@@ -451,16 +451,18 @@ impl Effect {
 }
 
 /// Writes `snapshot` to `dir/apmtop-snapshot-<UTC timestamp>.json` (with a counter when that name
-/// is taken) and returns the path.
+/// is taken), and the same report as Markdown next to it (`.md`); returns the JSON path.
 pub fn export(dir: &Path, snapshot: &Snapshot, now: SystemTime) -> Result<PathBuf, String> {
     let stamp = humantime::format_rfc3339_seconds(now).to_string().replace(':', "-");
     let mut path = dir.join(format!("apmtop-snapshot-{stamp}.json"));
     let mut n = 1;
-    while path.exists() {
+    while path.exists() || path.with_extension("md").exists() {
         n += 1;
         path = dir.join(format!("apmtop-snapshot-{stamp}-{n}.json"));
     }
     report::write_json(&path, snapshot).map_err(|e| e.to_string())?;
+    report::write_atomic(&path.with_extension("md"), report::markdown::render(snapshot).as_bytes())
+        .map_err(|e| e.to_string())?;
     Ok(path)
 }
 
@@ -518,7 +520,7 @@ impl App {
                 }
             }
             Action::Exported(Ok(path)) => {
-                self.ui.status = Some(format!("exported {}", path.display()));
+                self.ui.status = Some(format!("exported {} (and .md)", path.display()));
             }
             Action::Exported(Err(error)) => self.ui.status = Some(format!("export failed: {error}")),
             Action::Resize(rows) => {
@@ -1181,6 +1183,8 @@ mod tests {
         assert!(name.starts_with("apmtop-snapshot-") && name.ends_with(".json"), "{name}");
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path).expect("read")).expect("valid JSON");
+        let markdown = std::fs::read_to_string(path.with_extension("md")).expect("the Markdown twin");
+        assert!(markdown.contains("/api/books"), "{markdown}");
         let outcome = outcome.clone();
         assert_eq!(written["generated_at"], sample_snapshot().generated_at);
         app.update(outcome);

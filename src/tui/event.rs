@@ -97,7 +97,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { label: "p", keys: &[Key::Char('p')], action: Action::TogglePause, help: "pause/resume the display" },
     Binding { label: "w", keys: &[Key::Char('w')], action: Action::CycleWindow, help: "window: all, 1 min, 5 min" },
     Binding { label: "c", keys: &[Key::Char('c')], action: Action::Clear, help: "clear the statistics" },
-    Binding { label: "e", keys: &[Key::Char('e')], action: Action::Export, help: "export a JSON snapshot" },
+    Binding { label: "e", keys: &[Key::Char('e')], action: Action::Export, help: "export JSON + Markdown" },
     Binding { label: "a", keys: &[Key::Char('a')], action: Action::ToggleAudit, help: "instrumentation audit" },
 ];
 
