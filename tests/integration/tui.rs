@@ -234,7 +234,7 @@ async fn dashboard_shows_spans_navigates_exports_and_quits_cleanly() {
 
     // Help overlay.
     app.press("?");
-    app.wait_for_screen(&["Keys", "export a JSON snapshot"]);
+    app.wait_for_screen(&["Keys", "export JSON + Markdown"]);
     app.press("?");
 
     // Export.
@@ -250,6 +250,8 @@ async fn dashboard_shows_spans_navigates_exports_and_quits_cleanly() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(app.dir().join(&exported[0])).expect("read export")).expect("JSON");
     assert!(report["endpoints"].as_array().is_some_and(|e| !e.is_empty()));
+    let markdown = std::fs::read_to_string(app.dir().join(&exported[0]).with_extension("md")).expect("Markdown twin");
+    assert!(markdown.contains("N+1"), "{markdown}");
 
     app.press("q");
     assert!(app.wait_exit(), "apmtop failed after q:\n{}", app.raw());
