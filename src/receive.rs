@@ -152,6 +152,7 @@ mod tests {
             is_error: false,
             http: None,
             db: None,
+            extra: None,
         };
         DecodedExport { batch: SpanBatch { spans: vec![span; spans] }, rejected: 0 }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 
-use crate::model::{DbAttrs, HttpAttrs};
+use crate::model::{CallAttrs, CallProtocol, CodeAttrs, DbAttrs, HttpAttrs, SpanExtra};
 
 /// Resource attribute: the service name.
 pub const SERVICE_NAME: &str = "service.name";
@@ -61,6 +61,51 @@ pub const HTTP_RESPONSE_BODY_SIZE: &str = "http.response.body.size";
 /// Response body size, old name.
 pub const HTTP_RESPONSE_CONTENT_LENGTH: &str = "http.response_content_length";
 
+/// Request body size, stable name.
+pub const HTTP_REQUEST_BODY_SIZE: &str = "http.request.body.size";
+/// Request body size, old name.
+pub const HTTP_REQUEST_CONTENT_LENGTH: &str = "http.request_content_length";
+/// Rows a query returned (stable conventions only).
+pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
+
+/// Function name, stable name (fully qualified).
+pub const CODE_FUNCTION_NAME: &str = "code.function.name";
+/// Function name, old name (paired with `code.namespace`).
+pub const CODE_FUNCTION: &str = "code.function";
+/// Namespace of `code.function`, old conventions.
+pub const CODE_NAMESPACE: &str = "code.namespace";
+/// Source file, stable name.
+pub const CODE_FILE_PATH: &str = "code.file.path";
+/// Source file, old name.
+pub const CODE_FILEPATH: &str = "code.filepath";
+/// Line number, stable name.
+pub const CODE_LINE_NUMBER: &str = "code.line.number";
+/// Line number, old name.
+pub const CODE_LINENO: &str = "code.lineno";
+/// Stack trace of where the span was started.
+pub const CODE_STACKTRACE: &str = "code.stacktrace";
+
+/// RPC system, stable name.
+pub const RPC_SYSTEM_NAME: &str = "rpc.system.name";
+/// RPC system, old name.
+pub const RPC_SYSTEM: &str = "rpc.system";
+/// RPC service.
+pub const RPC_SERVICE: &str = "rpc.service";
+/// Messaging system.
+pub const MESSAGING_SYSTEM: &str = "messaging.system";
+/// Messaging destination, stable name.
+pub const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
+/// Messaging destination, old name.
+pub const MESSAGING_DESTINATION: &str = "messaging.destination";
+/// Peer host, stable name.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// Peer host, old name.
+pub const NET_PEER_NAME: &str = "net.peer.name";
+/// Peer port, stable name.
+pub const SERVER_PORT: &str = "server.port";
+/// Peer port, old name.
+pub const NET_PEER_PORT: &str = "net.peer.port";
+
 /// Which generation a value came from; the stable one wins.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Generation {
@@ -84,6 +129,10 @@ impl<T> Slot<T> {
             Some((held, _)) if *held > generation => {}
             _ => self.value = Some((generation, value)),
         }
+    }
+
+    fn take_with_generation(self) -> Option<(Generation, T)> {
+        self.value
     }
 
     fn take(self) -> Option<T> {
@@ -126,6 +175,8 @@ pub struct SpanAttrs {
     pub http: Option<Box<HttpAttrs>>,
     /// DB attributes, if the span is a DB span.
     pub db: Option<Box<DbAttrs>>,
+    /// Code location and outgoing-call peer, if any key was present.
+    pub extra: Option<Box<SpanExtra>>,
 }
 
 /// Folds a span's attributes into [`SpanAttrs`], taking the strings out of `attributes`.
@@ -148,6 +199,19 @@ pub fn read_span_attributes(
     let mut parameters = Slot::new();
     let mut indexed_parameters: Vec<(String, String)> = Vec::new();
     let mut any_http = false;
+    let mut request_size = Slot::new();
+    let mut returned_rows = None;
+    let mut function = Slot::new();
+    let mut namespace = None;
+    let mut file_path = Slot::new();
+    let mut line = Slot::new();
+    let mut stacktrace = None;
+    let mut rpc_system = Slot::new();
+    let mut messaging_system = None;
+    let mut rpc_service = None;
+    let mut destination = Slot::new();
+    let mut server_address = Slot::new();
+    let mut server_port = Slot::new();
 
     for kv in attributes.iter_mut() {
         let value = kv.value.as_mut();
@@ -186,6 +250,27 @@ pub fn read_span_attributes(
             HTTP_URL => url.offer(Generation::Old, value_text(value)),
             HTTP_RESPONSE_BODY_SIZE => size.offer(Generation::Stable, value_int(value.as_deref())),
             HTTP_RESPONSE_CONTENT_LENGTH => size.offer(Generation::Old, value_int(value.as_deref())),
+            HTTP_REQUEST_BODY_SIZE => request_size.offer(Generation::Stable, value_int(value.as_deref())),
+            HTTP_REQUEST_CONTENT_LENGTH => request_size.offer(Generation::Old, value_int(value.as_deref())),
+            DB_RESPONSE_RETURNED_ROWS => returned_rows = value_int(value.as_deref()),
+            CODE_FUNCTION_NAME => function.offer(Generation::Stable, value_text(value)),
+            CODE_FUNCTION => function.offer(Generation::Old, value_text(value)),
+            CODE_NAMESPACE => namespace = value_text(value),
+            CODE_FILE_PATH => file_path.offer(Generation::Stable, value_text(value)),
+            CODE_FILEPATH => file_path.offer(Generation::Old, value_text(value)),
+            CODE_LINE_NUMBER => line.offer(Generation::Stable, value_int(value.as_deref())),
+            CODE_LINENO => line.offer(Generation::Old, value_int(value.as_deref())),
+            CODE_STACKTRACE => stacktrace = value_text(value),
+            RPC_SYSTEM_NAME => rpc_system.offer(Generation::Stable, value_text(value)),
+            RPC_SYSTEM => rpc_system.offer(Generation::Old, value_text(value)),
+            RPC_SERVICE => rpc_service = value_text(value),
+            MESSAGING_SYSTEM => messaging_system = value_text(value),
+            MESSAGING_DESTINATION_NAME => destination.offer(Generation::Stable, value_text(value)),
+            MESSAGING_DESTINATION => destination.offer(Generation::Old, value_text(value)),
+            SERVER_ADDRESS => server_address.offer(Generation::Stable, value_text(value)),
+            NET_PEER_NAME => server_address.offer(Generation::Old, value_text(value)),
+            SERVER_PORT => server_port.offer(Generation::Stable, value_int(value.as_deref())),
+            NET_PEER_PORT => server_port.offer(Generation::Old, value_int(value.as_deref())),
             key => {
                 if let Some(name) = key.strip_prefix(DB_QUERY_PARAMETER_PREFIX)
                     && let Some(text) = value_text(value)
@@ -211,6 +296,7 @@ pub fn read_span_attributes(
             statement,
             operation: boxed(operation.take()),
             parameters: boxed(parameters.take()),
+            returned_rows: returned_rows.and_then(|r| u64::try_from(r).ok()),
         }))
     } else {
         None
@@ -230,12 +316,46 @@ pub fn read_span_attributes(
             url: boxed(url),
             status_code: status.take().and_then(|s| u16::try_from(s).ok()),
             response_size: size.take().and_then(|s| u64::try_from(s).ok()),
+            request_size: request_size.take().and_then(|s| u64::try_from(s).ok()),
         }))
     } else {
         None
     };
 
-    SpanAttrs { http, db }
+    let code = {
+        let function = match (namespace, function.take_with_generation()) {
+            (Some(namespace), Some((Generation::Old, function))) if !namespace.is_empty() => {
+                Some(format!("{namespace}.{function}"))
+            }
+            (_, function) => function.map(|(_, f)| f),
+        };
+        let code = CodeAttrs {
+            function: boxed(function),
+            file_path: boxed(file_path.take()),
+            line: line.take().and_then(|l| u32::try_from(l).ok()),
+            stacktrace: boxed(stacktrace),
+        };
+        (code != CodeAttrs::default()).then_some(code)
+    };
+    let call = {
+        let rpc_system = rpc_system.take();
+        let (protocol, system) = match (rpc_system, messaging_system) {
+            (Some(system), _) => (CallProtocol::Rpc, Some(system)),
+            (None, Some(system)) => (CallProtocol::Messaging, Some(system)),
+            (None, None) => (CallProtocol::Unknown, None),
+        };
+        let call = CallAttrs {
+            protocol,
+            system: boxed(system.map(|s| s.to_ascii_lowercase())),
+            server_address: boxed(server_address.take()),
+            server_port: server_port.take().and_then(|p| u16::try_from(p).ok()),
+            target: boxed(rpc_service.or_else(|| destination.take())),
+        };
+        (call != CallAttrs::default()).then_some(call)
+    };
+    let extra = (code.is_some() || call.is_some()).then(|| Box::new(SpanExtra { code, call }));
+
+    SpanAttrs { http, db, extra }
 }
 
 #[cfg(test)]
