@@ -8,6 +8,7 @@
 //! overflow shape, and per-endpoint finding lists are capped.
 
 mod audit;
+pub mod findings;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::snapshot::{
     SettingsSnapshot, SlowRequest, Snapshot, Summary, Totals,
 };
 use audit::ServiceFacts;
+use findings::FindingStats;
 
 /// Limits on what is kept.
 #[derive(Debug, Clone)]
@@ -418,11 +420,13 @@ pub struct Aggregates {
     query_overflow: Option<QueryStats>,
     services: FxHashMap<Arc<str>, ServiceFacts>,
     counters: AssemblyCounters,
+    findings: FindingStats,
 }
 
 impl Aggregates {
     /// Empty aggregates.
     pub fn new(config: AggregateConfig) -> Self {
+        let findings = FindingStats::new(config.max_endpoints);
         Aggregates {
             config,
             endpoints: FxHashMap::default(),
@@ -433,6 +437,7 @@ impl Aggregates {
             query_overflow: None,
             services: FxHashMap::default(),
             counters: AssemblyCounters::default(),
+            findings,
         }
     }
 
@@ -498,6 +503,7 @@ impl Aggregates {
         }
         let trace_id = analysis.trace_id.to_string();
         self.endpoint_stats(&analysis.endpoint).record(analysis, &trace_id);
+        self.findings.record(analysis);
         for query in &analysis.queries {
             let stats = self.query_stats(&query.fingerprint, &query.db_system);
             stats.calls += 1;
@@ -579,7 +585,7 @@ impl Aggregates {
             endpoints,
             queries,
             audit,
-            findings: Vec::new(),
+            findings: self.findings.snapshot(),
             settings: SettingsSnapshot {
                 n_plus_one_min: self.config.n_plus_one_min,
                 grace_seconds: self.config.grace_seconds,

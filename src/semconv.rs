@@ -445,8 +445,60 @@ mod tests {
     }
 
     #[test]
+    fn code_location_in_either_generation() {
+        let old = read(vec![
+            s(CODE_NAMESPACE, "shop.views"),
+            s(CODE_FUNCTION, "search"),
+            s(CODE_FILEPATH, "/app/shop/views.py"),
+            kv(CODE_LINENO, any_value::Value::IntValue(42)),
+        ]);
+        let code = old.extra.and_then(|e| e.code).expect("code");
+        assert_eq!(code.location().as_deref(), Some("/app/shop/views.py:42 in shop.views.search"));
+        let new = read(vec![
+            s(CODE_FUNCTION_NAME, "com.shop.BookController.search"),
+            s(CODE_FILE_PATH, "BookController.java"),
+            kv(CODE_LINE_NUMBER, any_value::Value::IntValue(7)),
+        ]);
+        let code = new.extra.and_then(|e| e.code).expect("code");
+        assert_eq!(code.location().as_deref(), Some("BookController.java:7 in com.shop.BookController.search"));
+        let trace = read(vec![s(CODE_STACKTRACE, "java.lang.Thread.run\n  at com.shop.A.b(A.java:12)")]);
+        assert!(trace.extra.and_then(|e| e.code).and_then(|c| c.location()).is_some());
+    }
+
+    #[test]
+    fn outgoing_call_peers_and_sizes() {
+        let grpc = read(vec![
+            s(RPC_SYSTEM, "grpc"),
+            s(RPC_SERVICE, "shop.Inventory"),
+            s(NET_PEER_NAME, "inventory"),
+            kv(NET_PEER_PORT, any_value::Value::IntValue(50051)),
+        ]);
+        let call = grpc.extra.and_then(|e| e.call).expect("call");
+        assert_eq!(call.protocol, CallProtocol::Rpc);
+        assert_eq!((call.server_address.as_deref(), call.server_port), (Some("inventory"), Some(50051)));
+        let kafka = read(vec![s(MESSAGING_SYSTEM, "Kafka"), s(MESSAGING_DESTINATION_NAME, "orders")]);
+        let call = kafka.extra.and_then(|e| e.call).expect("call");
+        assert_eq!(
+            (call.protocol, call.system.as_deref(), call.target.as_deref()),
+            (CallProtocol::Messaging, Some("kafka"), Some("orders"))
+        );
+        let sized = read(vec![
+            s(HTTP_METHOD, "POST"),
+            kv(HTTP_REQUEST_CONTENT_LENGTH, any_value::Value::IntValue(512)),
+            kv(HTTP_RESPONSE_BODY_SIZE, any_value::Value::IntValue(400_000)),
+        ]);
+        let http = sized.http.expect("http");
+        assert_eq!((http.request_size, http.response_size), (Some(512), Some(400_000)));
+        let rows = read(vec![
+            s(DB_SYSTEM_NAME, "postgresql"),
+            kv(DB_RESPONSE_RETURNED_ROWS, any_value::Value::IntValue(9000)),
+        ]);
+        assert_eq!(rows.db.expect("db").returned_rows, Some(9000));
+    }
+
+    #[test]
     fn span_without_known_keys_has_no_attrs() {
         let attrs = read(vec![s("thread.name", "main")]);
-        assert!(attrs.http.is_none() && attrs.db.is_none());
+        assert!(attrs.http.is_none() && attrs.db.is_none() && attrs.extra.is_none());
     }
 }

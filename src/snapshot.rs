@@ -271,7 +271,7 @@ pub struct FindingSnapshot {
 }
 
 /// Names one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct EndpointRef {
     /// Service name.
     pub service: String,

@@ -112,7 +112,9 @@ fn has_two_shapes(pattern: &[u64]) -> bool {
 
 /// `pattern` is a shorter pattern repeated (A B A B is A B twice).
 fn is_repetition(pattern: &[u64]) -> bool {
-    (1..pattern.len()).filter(|p| pattern.len() % p == 0).any(|p| pattern.chunks(p).all(|chunk| chunk == &pattern[..p]))
+    (1..pattern.len())
+        .filter(|p| pattern.len().is_multiple_of(*p))
+        .any(|p| pattern.chunks(p).all(|chunk| chunk == &pattern[..p]))
 }
 
 #[cfg(test)]
@@ -125,9 +127,8 @@ mod tests {
 
     #[test]
     fn alternating_queries_are_one_pattern() {
-        let spans = (0..8u8)
-            .map(|i| query(2 + i, 1, if i % 2 == 0 { ORDER } else { ADDRESS }, u64::from(i) * 2))
-            .collect();
+        let spans =
+            (0..8u8).map(|i| query(2 + i, 1, if i % 2 == 0 { ORDER } else { ADDRESS }, u64::from(i) * 2)).collect();
         let analysis = analyze(spans);
         let (found, covered) = detect(&analysis.queries);
         assert_eq!(found.len(), 1);

@@ -73,7 +73,8 @@ pub fn detect(spans: &[Span]) -> (Vec<Detection>, u64) {
         return (Vec::new(), 0);
     }
     let ids: FxHashSet<SpanId> = calls.iter().map(|s| s.span_id).collect();
-    let mut outer: Vec<&Span> = calls.into_iter().filter(|s| s.parent_span_id.is_none_or(|p| !ids.contains(&p))).collect();
+    let mut outer: Vec<&Span> =
+        calls.into_iter().filter(|s| s.parent_span_id.is_none_or(|p| !ids.contains(&p))).collect();
     outer.sort_by_key(|s| (s.start_ns, s.end_ns));
     let total_ns = covered_ns(outer.iter().map(|s| (s.start_ns, s.end_ns)).collect());
 
@@ -98,7 +99,8 @@ pub fn detect(spans: &[Span]) -> (Vec<Detection>, u64) {
             found.figure = sequential_calls(&group);
             found.system = group[0].call().and_then(|c| c.system.as_deref()).map(Arc::from);
             found.example = group[0].http.as_ref().and_then(|h| h.url.clone()).or_else(|| Some(group[0].name.clone()));
-            found.code_location = group.iter().find_map(|s| s.code().and_then(|c| c.location())).map(String::into_boxed_str);
+            found.code_location =
+                group.iter().find_map(|s| s.code().and_then(|c| c.location())).map(String::into_boxed_str);
             Some(found)
         })
         .collect();
@@ -204,7 +206,10 @@ mod tests {
         let peers: Vec<_> = found.iter().map(|d| (d.rule, &*d.subject, d.system.as_deref())).collect();
         assert_eq!(
             peers,
-            [(rule::RPC, "shop.Inventory at inventory:50051", Some("grpc")), (rule::MESSAGING, "orders", Some("kafka"))]
+            [
+                (rule::RPC, "shop.Inventory at inventory:50051", Some("grpc")),
+                (rule::MESSAGING, "orders", Some("kafka"))
+            ]
         );
     }
 

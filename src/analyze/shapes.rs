@@ -58,7 +58,8 @@ pub fn detect(queries: &[QueryExec]) -> Vec<Detection> {
             found.push(detection(rule::LEADING_WILDCARD_LIKE, wildcard.unwrap_or(&group[0]), group, time_ns, 0));
         }
         if facts.select_without_limit {
-            let most = group.iter().filter_map(|q| q.returned_rows.map(|rows| (rows, *q))).max_by_key(|(rows, _)| *rows);
+            let most =
+                group.iter().filter_map(|q| q.returned_rows.map(|rows| (rows, *q))).max_by_key(|(rows, _)| *rows);
             if let Some((rows, example)) = most.filter(|(rows, _)| *rows >= UNBOUNDED_ROWS_MIN) {
                 found.push(detection(rule::UNBOUNDED_SELECT, example, group, time_ns, rows));
             }
@@ -127,7 +128,10 @@ mod tests {
         let prefix = with_parameters(query(2, 1, search, 0), "('tolkien%',)");
         assert_eq!(rules(vec![prefix]), []);
         let literal = "SELECT id FROM products WHERE name ILIKE '%phone%' LIMIT 50";
-        assert_eq!(rules(vec![query(2, 1, literal, 0), query(3, 1, literal, 2)]), [(rule::LEADING_WILDCARD_LIKE, 2, 0)]);
+        assert_eq!(
+            rules(vec![query(2, 1, literal, 0), query(3, 1, literal, 2)]),
+            [(rule::LEADING_WILDCARD_LIKE, 2, 0)]
+        );
     }
 
     #[test]

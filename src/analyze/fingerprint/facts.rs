@@ -163,7 +163,9 @@ fn is_count(select: &Select) -> bool {
 /// The `WHERE` has an `=` / `IN` comparison with a value somewhere in its `AND` structure.
 fn has_equality_filter(expr: &Expr) -> bool {
     match expr {
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => has_equality_filter(left) || has_equality_filter(right),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            has_equality_filter(left) || has_equality_filter(right)
+        }
         Expr::Nested(inner) => has_equality_filter(inner),
         Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => is_value(left) || is_value(right),
         Expr::In { .. } | Expr::AnyOp { .. } => true,
@@ -264,7 +266,9 @@ mod tests {
         let django = r#"SELECT "library_book"."id" FROM "library_book" WHERE "library_book"."title" LIKE '%' || UPPER(REPLACE(%s, '\', '\\')) || '%' ESCAPE '\'"#;
         assert!(facts(django, "sqlite").leading_wildcard);
         // Hibernate on MySQL.
-        assert!(facts("select u1_0.id from users u1_0 where u1_0.name like concat('%', ?, '%')", "mysql").leading_wildcard);
+        assert!(
+            facts("select u1_0.id from users u1_0 where u1_0.name like concat('%', ?, '%')", "mysql").leading_wildcard
+        );
         assert!(facts("SELECT * FROM products WHERE name ILIKE '%phone%'", "postgresql").leading_wildcard);
         // Prefix searches can use an index.
         let prefix = facts("SELECT * FROM products WHERE name LIKE 'phone%'", "postgresql");
@@ -292,7 +296,9 @@ mod tests {
         assert!(!facts("SELECT MAX(id) FROM t", "sqlite").select_without_limit);
         assert!(!facts("SELECT 1", "sqlite").select_without_limit);
         // Hibernate paging with FETCH, SQL Server TOP.
-        assert!(!facts("select b.id from book b offset ? rows fetch first ? rows only", "postgresql").select_without_limit);
+        assert!(
+            !facts("select b.id from book b offset ? rows fetch first ? rows only", "postgresql").select_without_limit
+        );
         assert!(!facts("SELECT TOP 10 id FROM t", "mssql").select_without_limit);
     }
 
