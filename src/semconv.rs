@@ -65,6 +65,15 @@ pub const HTTP_RESPONSE_CONTENT_LENGTH: &str = "http.response_content_length";
 pub const HTTP_REQUEST_BODY_SIZE: &str = "http.request.body.size";
 /// Request body size, old name.
 pub const HTTP_REQUEST_CONTENT_LENGTH: &str = "http.request_content_length";
+/// Captured `Content-Length` response header (`OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE`),
+/// as the spec spells it; used when no body size attribute is given.
+pub const HTTP_RESPONSE_HEADER_CONTENT_LENGTH: &str = "http.response.header.content-length";
+/// The same, as the Python instrumentations spell it.
+pub const HTTP_RESPONSE_HEADER_CONTENT_LENGTH_PY: &str = "http.response.header.content_length";
+/// Captured `Content-Length` request header, as the spec spells it.
+pub const HTTP_REQUEST_HEADER_CONTENT_LENGTH: &str = "http.request.header.content-length";
+/// The same, as the Python instrumentations spell it.
+pub const HTTP_REQUEST_HEADER_CONTENT_LENGTH_PY: &str = "http.request.header.content_length";
 /// Rows a query returned (stable conventions only).
 pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
 
@@ -160,6 +169,7 @@ fn value_int(value: Option<&AnyValue>) -> Option<i64> {
         any_value::Value::IntValue(i) => Some(*i),
         any_value::Value::DoubleValue(d) if d.is_finite() => Some(*d as i64),
         any_value::Value::StringValue(s) => s.trim().parse().ok(),
+        any_value::Value::ArrayValue(array) => value_int(array.values.first()),
         _ => None,
     }
 }
@@ -200,6 +210,8 @@ pub fn read_span_attributes(
     let mut indexed_parameters: Vec<(String, String)> = Vec::new();
     let mut any_http = false;
     let mut request_size = Slot::new();
+    let mut response_header_size = None;
+    let mut request_header_size = None;
     let mut returned_rows = None;
     let mut function = Slot::new();
     let mut namespace = None;
@@ -252,6 +264,12 @@ pub fn read_span_attributes(
             HTTP_RESPONSE_CONTENT_LENGTH => size.offer(Generation::Old, value_int(value.as_deref())),
             HTTP_REQUEST_BODY_SIZE => request_size.offer(Generation::Stable, value_int(value.as_deref())),
             HTTP_REQUEST_CONTENT_LENGTH => request_size.offer(Generation::Old, value_int(value.as_deref())),
+            HTTP_RESPONSE_HEADER_CONTENT_LENGTH | HTTP_RESPONSE_HEADER_CONTENT_LENGTH_PY => {
+                response_header_size = value_int(value.as_deref())
+            }
+            HTTP_REQUEST_HEADER_CONTENT_LENGTH | HTTP_REQUEST_HEADER_CONTENT_LENGTH_PY => {
+                request_header_size = value_int(value.as_deref())
+            }
             DB_RESPONSE_RETURNED_ROWS => returned_rows = value_int(value.as_deref()),
             CODE_FUNCTION_NAME => function.offer(Generation::Stable, value_text(value)),
             CODE_FUNCTION => function.offer(Generation::Old, value_text(value)),
@@ -315,8 +333,8 @@ pub fn read_span_attributes(
             target: boxed(target),
             url: boxed(url),
             status_code: status.take().and_then(|s| u16::try_from(s).ok()),
-            response_size: size.take().and_then(|s| u64::try_from(s).ok()),
-            request_size: request_size.take().and_then(|s| u64::try_from(s).ok()),
+            response_size: size.take().or(response_header_size).and_then(|s| u64::try_from(s).ok()),
+            request_size: request_size.take().or(request_header_size).and_then(|s| u64::try_from(s).ok()),
         }))
     } else {
         None
@@ -489,6 +507,17 @@ mod tests {
         ]);
         let http = sized.http.expect("http");
         assert_eq!((http.request_size, http.response_size), (Some(512), Some(400_000)));
+        // A captured Content-Length header (an array of strings) when no size attribute is given.
+        let header = AnyValue {
+            value: Some(any_value::Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                values: vec![AnyValue { value: Some(any_value::Value::StringValue("390123".into())) }],
+            })),
+        };
+        let captured = read(vec![
+            s(HTTP_METHOD, "GET"),
+            KeyValue { key: HTTP_RESPONSE_HEADER_CONTENT_LENGTH_PY.into(), value: Some(header), ..Default::default() },
+        ]);
+        assert_eq!(captured.http.expect("http").response_size, Some(390_123));
         let rows = read(vec![
             s(DB_SYSTEM_NAME, "postgresql"),
             kv(DB_RESPONSE_RETURNED_ROWS, any_value::Value::IntValue(9000)),

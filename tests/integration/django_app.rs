@@ -321,7 +321,7 @@ fn start_app(python: &Path, db: &Path, dir: &Path, export: &Export, endpoint: &s
 }
 
 /// A command run in the app's directory against database `db`, without bytecode files.
-fn app_command(program: &std::ffi::OsStr, db: &Path) -> Command {
+pub(crate) fn app_command(program: &std::ffi::OsStr, db: &Path) -> Command {
     let mut command = app_process::command(program);
     command
         .current_dir(app_dir())
@@ -341,7 +341,7 @@ fn app_dir() -> PathBuf {
 /// The provisioned virtualenv's python, or `None` when the app tests are skipped.
 ///
 /// Provisions once per test run; both tests share the result.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
         eprintln!("skipping the Django app test: {SKIP_ENV}=1");
         return None;

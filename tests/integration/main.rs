@@ -9,6 +9,7 @@
 mod app_process;
 mod cli;
 mod django_app;
+mod django_findings;
 mod drivers;
 mod node_app;
 mod otlp_payloads;

@@ -62,6 +62,9 @@ pub(super) fn finding(id: u64, entry: &FindingEntry, tally: &EndpointTally) -> F
         plan: None,
         proposed_index: None,
         hint: entry.hint.clone(),
+        count_total: entry.count_total,
+        count_max: entry.count_max,
+        value_max: (entry.figure_max > 0).then_some(entry.figure_max),
     }
 }
 
@@ -228,6 +231,9 @@ pub(super) fn huge_response(tally: &EndpointTally) -> Option<FindingSnapshot> {
         example_trace_id: tally.huge_example.trace_id.clone(),
         code_location: tally.huge_example.code_location.clone(),
         hint: huge_response_hint(tally.language.as_deref()),
+        count_total: tally.huge_responses,
+        count_max: 1,
+        value_max: Some(tally.response_bytes_max),
         ..Default::default()
     })
 }
