@@ -47,7 +47,8 @@ pub fn detect(queries: &[QueryExec]) -> (Vec<Detection>, Vec<u64>) {
             }
             let members: Vec<&&QueryExec> = group.iter().filter(|q| pattern.contains(&q.fingerprint.id)).collect();
             let subject = pattern.iter().map(|id| format!("{id:016x}")).collect::<Vec<_>>().join("+");
-            let first = group[at];
+            let loop_order = loop_order(&shapes, &shapes[at..at + period]);
+            let first = group.iter().find(|q| q.fingerprint.id == loop_order[0]).unwrap_or(&group[at]);
             let mut detection = Detection::new(Category::MnPlusOne, "", subject);
             detection.fingerprint = Some(Arc::clone(&first.fingerprint));
             detection.system = Some(Arc::clone(&first.db_system));
@@ -57,7 +58,8 @@ pub fn detect(queries: &[QueryExec]) -> (Vec<Detection>, Vec<u64>) {
             detection.figure = period as u64;
             detection.code_location = members.iter().find_map(|q| q.code_location.clone());
             let mut tables: Vec<&str> = Vec::new();
-            for query in &group[at..at + period] {
+            for id in &loop_order {
+                let Some(query) = group.iter().find(|q| q.fingerprint.id == *id) else { continue };
                 for table in &query.fingerprint.tables {
                     if !tables.contains(&table.as_str()) {
                         tables.push(table);
@@ -70,6 +72,14 @@ pub fn detect(queries: &[QueryExec]) -> (Vec<Detection>, Vec<u64>) {
         }
     }
     (found, covered)
+}
+
+/// The pattern rotated to start at the shape that ran first in `shapes` (the scan may have
+/// found the loop mid-item: R R B instead of B R R).
+fn loop_order(shapes: &[u64], pattern: &[u64]) -> Vec<u64> {
+    let first_run = |id: &u64| shapes.iter().position(|s| s == id).unwrap_or(usize::MAX);
+    let start = (0..pattern.len()).min_by_key(|&i| first_run(&pattern[i])).unwrap_or(0);
+    pattern[start..].iter().chain(&pattern[..start]).copied().collect()
 }
 
 /// `(start, period, repeats)` of each repeated pattern in `shapes`, left to right, not
@@ -150,6 +160,7 @@ mod tests {
         let (at, period, repeats) = found[0];
         assert_eq!((period, repeats), (3, 5), "{found:?}");
         assert!(at <= 5);
+        assert_eq!(loop_order(&shapes, &shapes[at..at + period]), [b, r, r], "the loop reads from its first query");
     }
 
     #[test]
