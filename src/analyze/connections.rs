@@ -1,31 +1,43 @@
 //! Connection churn within one request: spans that open a new database connection (`pg.connect`
 //! of node-postgres, `mysql.connect`, a driver's `connect` span). A new connection on every
 //! request points to missing pooling or persistent connections. A checkout from a pool
-//! (`pg-pool.connect`, `pool.acquire`, ...) is no new connection, is cheap, and never counts.
+//! (`pg-pool.connect`, `pool.acquire`, ...) is no new connection, is cheap, and never counts;
+//! nor does a connect in a request that checks out of a pool: that is the pool growing.
 
 use std::sync::Arc;
 
 use super::detection::{Category, Detection};
 use crate::model::Span;
 
+/// A DB span without statement that takes a connection from a pool (`pg-pool.connect`,
+/// `pool.acquire`, `HikariPool.getConnection`).
+pub fn is_pool_checkout(span: &Span) -> bool {
+    span.is_db_without_statement() && {
+        let name = span.name.to_ascii_lowercase();
+        ["pool", "acquire", "checkout", "getconnection"].iter().any(|word| name.contains(word))
+    }
+}
+
 /// A span that opens a new database connection: a DB span without statement whose name is a
 /// driver's connect, and no pool checkout.
 pub fn is_new_connection(span: &Span) -> bool {
-    if !span.is_db_without_statement() {
+    if !span.is_db_without_statement() || is_pool_checkout(span) {
         return false;
     }
     let name = span.name.to_ascii_lowercase();
-    let pooled = ["pool", "acquire", "checkout", "getconnection"].iter().any(|word| name.contains(word));
     let connect = name == "connect"
         || name.ends_with(".connect")
         || name.ends_with(" connect")
         || name.ends_with(".createconnection")
         || name == "sql.connector.connect";
-    connect && !pooled
+    connect
 }
 
-/// The new-connection spans among `spans`, as one detection per DB system.
+/// The new-connection spans among `spans`, as one detection; none when the request uses a pool.
 pub fn detect(spans: &[Span]) -> Vec<Detection> {
+    if spans.iter().any(is_pool_checkout) {
+        return Vec::new();
+    }
     let connects: Vec<&Span> = spans.iter().filter(|s| is_new_connection(s)).collect();
     let Some(first) = connects.first() else { return Vec::new() };
     let system = first.db.as_ref().map(|db| Arc::clone(&db.system));
@@ -67,6 +79,14 @@ mod tests {
         for name in ["pg-pool.connect", "pool.acquire", "HikariPool.getConnection", "mysql2 pool connect"] {
             assert!(detect(&[connect_span(2, name, "postgresql", 1)]).is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn a_pool_opening_a_connection_is_no_churn() {
+        // node-postgres: pg-pool.connect, and under it pg.connect when the pool grows.
+        let mut grow = connect_span(3, "pg.connect", "postgresql", 5);
+        grow.parent_span_id = Some(crate::model::SpanId([2; 8]));
+        assert!(detect(&[connect_span(2, "pg-pool.connect", "postgresql", 6), grow]).is_empty());
     }
 
     #[test]
