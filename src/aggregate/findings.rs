@@ -98,6 +98,14 @@ impl Example {
         self.trace_id.is_empty() || weight > self.weight || (weight == self.weight && trace_id < self.trace_id.as_str())
     }
 
+    /// [`Example::is_beaten_by`] for a request's trace, printed only on a tie.
+    fn is_beaten_by_trace(&self, weight: u64, trace_id: TraceId) -> bool {
+        if self.trace_id.is_empty() || weight != self.weight {
+            return self.trace_id.is_empty() || weight > self.weight;
+        }
+        trace_id.to_string() < self.trace_id
+    }
+
     fn offer(&mut self, other: &Example) {
         if !other.trace_id.is_empty() && self.is_beaten_by(other.weight, &other.trace_id) {
             *self = other.clone();
@@ -175,23 +183,28 @@ pub struct FindingStats {
     pub findings: FxHashMap<u64, FindingEntry>,
 }
 
-fn endpoint_hash(endpoint: &EndpointRef) -> u64 {
+/// xxh3 of `parts`, each followed by a zero byte.
+fn hash_parts(parts: &[&str]) -> u64 {
     let mut hasher = Xxh3::new();
-    for part in [&endpoint.service, &endpoint.method, &endpoint.route] {
+    for part in parts {
         hasher.update(part.as_bytes());
         hasher.update(&[0]);
     }
     hasher.digest()
 }
 
-/// The stable id of a finding: xxh3 of category, rule, endpoint and subject.
+fn endpoint_hash(endpoint: &EndpointKey) -> u64 {
+    hash_parts(&[&endpoint.service, &endpoint.method, &endpoint.route])
+}
+
+/// The stable id of a finding: xxh3 of category, rule, endpoint (service, method, route) and
+/// subject.
 pub fn finding_id(category: Category, rule: &str, endpoint: &EndpointRef, subject: &str) -> u64 {
-    let mut hasher = Xxh3::new();
-    for part in [category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject] {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
-    }
-    hasher.digest()
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
+}
+
+fn finding_id_of_key(category: Category, rule: &str, endpoint: &EndpointKey, subject: &str) -> u64 {
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
 }
 
 fn clip(text: &str) -> String {
@@ -217,14 +230,13 @@ impl FindingStats {
 
     /// Adds one analyzed request.
     pub fn record(&mut self, analysis: &RequestAnalysis) {
-        let endpoint = endpoint_ref(&analysis.endpoint);
-        let key = endpoint_hash(&endpoint);
+        let key = endpoint_hash(&analysis.endpoint);
         if !self.endpoints.contains_key(&key) && self.endpoints.len() >= self.max_endpoints {
             return;
         }
-        let trace_id = TraceHex(analysis.trace_id);
+        let trace_id = analysis.trace_id;
         let tally = self.endpoints.entry(key).or_insert_with(|| EndpointTally {
-            endpoint: endpoint.clone(),
+            endpoint: endpoint_ref(&analysis.endpoint),
             language: analysis.service.language.as_deref().map(str::to_string),
             ..Default::default()
         });
@@ -239,10 +251,9 @@ impl FindingStats {
                 tally.huge_responses += 1;
                 let outside = analysis.duration_ns.saturating_sub(analysis.db_time_ns + analysis.outgoing_time_ns);
                 tally.huge_app_ns = tally.huge_app_ns.saturating_add(outside);
-                let trace = trace_id.text();
-                if tally.huge_example.is_beaten_by(bytes, &trace) {
+                if tally.huge_example.is_beaten_by_trace(bytes, trace_id) {
                     tally.huge_example = Example {
-                        trace_id: trace,
+                        trace_id: trace_id.to_string(),
                         weight: bytes,
                         statement: None,
                         code_location: analysis.code_location.as_deref().map(str::to_string),
@@ -250,23 +261,22 @@ impl FindingStats {
                 }
             }
         }
-        let language = tally.language.clone();
+        let language = analysis.service.language.as_deref();
         for occurrence in occurrences(analysis) {
-            self.add(key, &endpoint, &trace_id, language.as_deref(), analysis, occurrence);
+            self.add(key, trace_id, language, analysis, occurrence);
         }
     }
 
     fn add(
         &mut self,
         key: u64,
-        endpoint: &EndpointRef,
-        trace_id: &TraceHex,
+        trace_id: TraceId,
         language: Option<&str>,
         analysis: &RequestAnalysis,
         occurrence: Contribution<'_>,
     ) {
         let (occurrence, detection, fingerprint) = occurrence;
-        let id = finding_id(occurrence.category, occurrence.rule, endpoint, &occurrence.subject);
+        let id = finding_id_of_key(occurrence.category, occurrence.rule, &analysis.endpoint, &occurrence.subject);
         if !self.findings.contains_key(&id) && self.findings.len() >= MAX_FINDINGS {
             return;
         }
@@ -303,10 +313,9 @@ impl FindingStats {
         entry.count_max = entry.count_max.max(occurrence.count);
         entry.cost_ns = entry.cost_ns.saturating_add(occurrence.cost_ns);
         entry.figure_max = entry.figure_max.max(occurrence.figure);
-        let trace = trace_id.text();
-        if entry.example.is_beaten_by(occurrence.cost_ns, &trace) {
+        if entry.example.is_beaten_by_trace(occurrence.cost_ns, trace_id) {
             entry.example = Example {
-                trace_id: trace,
+                trace_id: trace_id.to_string(),
                 weight: occurrence.cost_ns,
                 statement: occurrence.statement.map(clip),
                 code_location: occurrence.code_location.map(str::to_string),
@@ -389,15 +398,6 @@ fn rank(severity: &str) -> u8 {
         "high" => 0,
         "medium" => 1,
         _ => 2,
-    }
-}
-
-/// A trace id, printed only when an example needs it.
-struct TraceHex(TraceId);
-
-impl TraceHex {
-    fn text(&self) -> String {
-        self.0.to_string()
     }
 }
 

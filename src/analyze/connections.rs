@@ -12,10 +12,18 @@ use crate::model::Span;
 /// A DB span without statement that takes a connection from a pool (`pg-pool.connect`,
 /// `pool.acquire`, `HikariPool.getConnection`).
 pub fn is_pool_checkout(span: &Span) -> bool {
-    span.is_db_without_statement() && {
-        let name = span.name.to_ascii_lowercase();
-        ["pool", "acquire", "checkout", "getconnection"].iter().any(|word| name.contains(word))
-    }
+    span.is_db_without_statement()
+        && ["pool", "acquire", "checkout", "getconnection"].iter().any(|word| contains_ignore_case(&span.name, word))
+}
+
+/// `haystack` contains `needle` (lower case ASCII), ignoring ASCII case, without allocating.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn ends_with_ignore_case(haystack: &str, suffix: &str) -> bool {
+    haystack.len() >= suffix.len()
+        && haystack.as_bytes()[haystack.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// A span that opens a new database connection: a DB span without statement whose name is a
@@ -24,13 +32,11 @@ pub fn is_new_connection(span: &Span) -> bool {
     if !span.is_db_without_statement() || is_pool_checkout(span) {
         return false;
     }
-    let name = span.name.to_ascii_lowercase();
-    let connect = name == "connect"
-        || name.ends_with(".connect")
-        || name.ends_with(" connect")
-        || name.ends_with(".createconnection")
-        || name == "sql.connector.connect";
-    connect
+    let name = &*span.name;
+    name.eq_ignore_ascii_case("connect")
+        || ends_with_ignore_case(name, ".connect")
+        || ends_with_ignore_case(name, " connect")
+        || ends_with_ignore_case(name, ".createconnection")
 }
 
 /// The new-connection spans among `spans`, as one detection; none when the request uses a pool.
