@@ -355,7 +355,11 @@ pub fn read_span_attributes(
         };
         (code != CodeAttrs::default()).then_some(code)
     };
-    let call = {
+    // Peer facts are kept for outgoing calls only: DB spans carry `server.address` too, and
+    // most spans are DB spans.
+    let call = if db.is_some() {
+        None
+    } else {
         let rpc_system = rpc_system.take();
         let (protocol, system) = match (rpc_system, messaging_system) {
             (Some(system), _) => (CallProtocol::Rpc, Some(system)),
@@ -494,6 +498,8 @@ mod tests {
         let call = grpc.extra.and_then(|e| e.call).expect("call");
         assert_eq!(call.protocol, CallProtocol::Rpc);
         assert_eq!((call.server_address.as_deref(), call.server_port), (Some("inventory"), Some(50051)));
+        let query = read(vec![s(DB_SYSTEM, "postgresql"), s(DB_STATEMENT, "SELECT 1"), s(NET_PEER_NAME, "db")]);
+        assert!(query.extra.is_none(), "a DB span's peer is not kept: DB spans are no outgoing calls");
         let kafka = read(vec![s(MESSAGING_SYSTEM, "Kafka"), s(MESSAGING_DESTINATION_NAME, "orders")]);
         let call = kafka.extra.and_then(|e| e.call).expect("call");
         assert_eq!(
