@@ -178,6 +178,21 @@ fn boxed(text: Option<String>) -> Option<Box<str>> {
     text.filter(|t| !t.is_empty()).map(String::into_boxed_str)
 }
 
+/// Prefixes of the keys read past the common HTTP and DB ones (sizes, code location, peers).
+fn has_extra_prefix(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    match bytes.first() {
+        Some(b'c') => key.starts_with("code."),
+        Some(b'h') => key.starts_with("http.re"),
+        Some(b'd') => key.starts_with("db.response."),
+        Some(b'r') => key.starts_with("rpc."),
+        Some(b'm') => key.starts_with("messaging."),
+        Some(b's') => key.starts_with("server."),
+        Some(b'n') => key.starts_with("net.peer."),
+        _ => false,
+    }
+}
+
 /// The HTTP and DB attributes found in one span's attribute list.
 #[derive(Debug, Default)]
 pub struct SpanAttrs {
@@ -262,6 +277,15 @@ pub fn read_span_attributes(
             HTTP_URL => url.offer(Generation::Old, value_text(value)),
             HTTP_RESPONSE_BODY_SIZE => size.offer(Generation::Stable, value_int(value.as_deref())),
             HTTP_RESPONSE_CONTENT_LENGTH => size.offer(Generation::Old, value_int(value.as_deref())),
+            key if !has_extra_prefix(key) => {
+                if let Some(name) = key.strip_prefix(DB_QUERY_PARAMETER_PREFIX)
+                    && let Some(text) = value_text(value)
+                {
+                    indexed_parameters.push((name.to_string(), text));
+                }
+            }
+            // The rarer keys, matched only past a cheap prefix test so that the common ones
+            // and the noise every SDK sends pay almost nothing for them.
             HTTP_REQUEST_BODY_SIZE => request_size.offer(Generation::Stable, value_int(value.as_deref())),
             HTTP_REQUEST_CONTENT_LENGTH => request_size.offer(Generation::Old, value_int(value.as_deref())),
             HTTP_RESPONSE_HEADER_CONTENT_LENGTH | HTTP_RESPONSE_HEADER_CONTENT_LENGTH_PY => {
@@ -289,13 +313,7 @@ pub fn read_span_attributes(
             NET_PEER_NAME => server_address.offer(Generation::Old, value_text(value)),
             SERVER_PORT => server_port.offer(Generation::Stable, value_int(value.as_deref())),
             NET_PEER_PORT => server_port.offer(Generation::Old, value_int(value.as_deref())),
-            key => {
-                if let Some(name) = key.strip_prefix(DB_QUERY_PARAMETER_PREFIX)
-                    && let Some(text) = value_text(value)
-                {
-                    indexed_parameters.push((name.to_string(), text));
-                }
-            }
+            _ => {}
         }
     }
 

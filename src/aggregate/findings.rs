@@ -249,7 +249,8 @@ impl FindingStats {
             tally.response_bytes_max = tally.response_bytes_max.max(bytes);
             if bytes > HUGE_RESPONSE_BYTES {
                 tally.huge_responses += 1;
-                let outside = analysis.duration_ns.saturating_sub(analysis.db_time_ns + analysis.outgoing_time_ns);
+                let outside =
+                    analysis.duration_ns.saturating_sub(analysis.db_time_ns.saturating_add(analysis.outgoing_time_ns));
                 tally.huge_app_ns = tally.huge_app_ns.saturating_add(outside);
                 if tally.huge_example.is_beaten_by_trace(bytes, trace_id) {
                     tally.huge_example = Example {

@@ -24,6 +24,10 @@ pub const MIN_REPEATS: usize = 3;
 
 /// The repeated patterns among `queries` (in start order), and the shapes they cover.
 pub fn detect(queries: &[QueryExec]) -> (Vec<Detection>, Vec<u64>) {
+    let first = queries.first().map(|q| q.fingerprint.id);
+    if queries.len() < 2 * MIN_REPEATS || queries.iter().all(|q| Some(q.fingerprint.id) == first) {
+        return (Vec::new(), Vec::new());
+    }
     let mut by_parent: FxHashMap<Option<SpanId>, Vec<&QueryExec>> = FxHashMap::default();
     let mut parents = Vec::new();
     for query in queries.iter().filter(|q| q.is_groupable()) {

@@ -39,6 +39,19 @@ pub mod rule {
 
 /// The slow shapes among `queries` (in start order), in order of first execution.
 pub fn detect(queries: &[QueryExec]) -> Vec<Detection> {
+    let any_rule_applies = queries.iter().any(|q| {
+        let facts = &q.fingerprint.facts;
+        q.pattern_leading_wildcard
+            || facts.leading_wildcard
+            || (facts.select_without_limit && q.returned_rows.is_some())
+            || facts.offset.is_some()
+            || facts.count_all
+            || facts.function_on_filter.is_some()
+            || facts.select_star
+    });
+    if !any_rule_applies {
+        return Vec::new();
+    }
     let mut groups: FxHashMap<u64, Vec<&QueryExec>> = FxHashMap::default();
     let mut order = Vec::new();
     for query in queries.iter().filter(|q| q.is_groupable()) {
