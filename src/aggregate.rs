@@ -9,6 +9,7 @@
 
 mod audit;
 mod distribution;
+pub mod findings;
 pub mod traces;
 pub mod window;
 
@@ -27,6 +28,7 @@ use crate::snapshot::{
 };
 use audit::ServiceFacts;
 use distribution::{Distribution, round3};
+use findings::FindingStats;
 
 /// Limits on what is kept.
 #[derive(Debug, Clone)]
@@ -480,11 +482,13 @@ pub struct Aggregates {
     query_overflow: Option<QueryStats>,
     services: FxHashMap<Arc<str>, ServiceFacts>,
     counters: AssemblyCounters,
+    findings: FindingStats,
 }
 
 impl Aggregates {
     /// Empty aggregates.
     pub fn new(config: AggregateConfig) -> Self {
+        let findings = FindingStats::new(config.max_endpoints);
         Aggregates {
             config,
             endpoints: FxHashMap::default(),
@@ -495,6 +499,7 @@ impl Aggregates {
             query_overflow: None,
             services: FxHashMap::default(),
             counters: AssemblyCounters::default(),
+            findings,
         }
     }
 
@@ -585,6 +590,7 @@ impl Aggregates {
         }
         let trace_id = analysis.trace_id.to_string();
         self.endpoint_stats(&analysis.endpoint).record(analysis, &trace_id);
+        self.findings.record(analysis);
         for query in &analysis.queries {
             let stats = self.query_stats(&query.fingerprint, &query.db_system);
             stats.calls += 1;
@@ -609,12 +615,17 @@ impl Aggregates {
             Some(stats) => Some(stats),
             None => self.overflow.as_ref(),
         };
-        stats.is_some_and(|s| s.trace_refs().any(|t| t == trace_id))
+        self.findings.last_took_example || stats.is_some_and(|s| s.trace_refs().any(|t| t == trace_id))
     }
 
     /// Every trace id (hex) the aggregates point at.
     pub fn referenced_traces(&self) -> FxHashSet<&str> {
-        self.endpoints.values().chain(self.overflow.as_ref()).flat_map(EndpointStats::trace_refs).collect()
+        self.endpoints
+            .values()
+            .chain(self.overflow.as_ref())
+            .flat_map(EndpointStats::trace_refs)
+            .chain(self.findings.example_traces())
+            .collect()
     }
 
     fn endpoint_stats(&mut self, key: &EndpointKey) -> &mut EndpointStats {
@@ -680,6 +691,7 @@ impl Aggregates {
         for (name, facts) in &other.services {
             Self::facts_of(&mut self.services, name, &None).merge_facts(facts);
         }
+        self.findings.merge(&other.findings);
     }
 
     /// The lossless form of these aggregates, with the receivers' counters, for the report's
@@ -706,6 +718,7 @@ impl Aggregates {
             queries,
             query_overflow: self.query_overflow.clone(),
             services,
+            findings: self.findings.clone(),
         }
     }
 
@@ -723,6 +736,7 @@ impl Aggregates {
         aggregates.queries = state.queries.into_iter().map(|q| (q.fingerprint.id, q)).collect();
         aggregates.query_overflow = state.query_overflow;
         aggregates.services = state.services.into_iter().collect();
+        aggregates.findings = state.findings;
         Ok((aggregates, state.receivers))
     }
 
@@ -768,7 +782,7 @@ impl Aggregates {
             endpoints,
             queries,
             audit,
-            findings: Vec::new(),
+            findings: self.findings.snapshot(),
             settings: SettingsSnapshot {
                 n_plus_one_min: self.config.n_plus_one_min,
                 grace_seconds: self.config.grace_seconds,
@@ -799,6 +813,8 @@ pub struct AggregatesState {
     queries: Vec<QueryStats>,
     query_overflow: Option<QueryStats>,
     services: Vec<(Arc<str>, ServiceFacts)>,
+    #[serde(default)]
+    findings: FindingStats,
 }
 
 impl AggregatesState {

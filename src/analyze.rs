@@ -5,16 +5,29 @@
 //! - `endpoint`: service + method + route of a request.
 //! - `n_plus_one`, `duplicates`: the detectors, over the request's queries.
 //! - `hint`: concrete fix hints, worded for the service's language and ORMs.
+//! - `detection`: what the detectors below report ([`Detection`]), ranked later by `aggregate`.
+//! - `shapes`, `writes`, `mn_plus_one`: slow query shapes, row-by-row writes, loops of several
+//!   queries per item.
+//! - `outgoing`, `cache_calls`, `connections`: blocking outgoing calls, cache calls, new
+//!   database connections inside the request.
 //!
 //! A query is a DB span with statement text. When an ORM span and a driver span nest with text on
 //! both, only the innermost one counts. DB spans without text (connect, pool checkout) are counted
-//! as connection spans, never as queries.
+//! as connection spans, never as queries. Redis and Memcached spans carry commands, not SQL:
+//! they are cache calls, never queries.
 
+pub mod cache_calls;
+pub mod connections;
+pub mod detection;
 pub mod duplicates;
 pub mod endpoint;
 pub mod fingerprint;
 pub mod hint;
+pub mod mn_plus_one;
 pub mod n_plus_one;
+pub mod outgoing;
+pub mod shapes;
+pub mod writes;
 
 use std::sync::Arc;
 
@@ -22,6 +35,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::model::{Request, Service, Span, SpanId, TraceId};
+pub use detection::{Category, Detection};
 pub use duplicates::Duplicate;
 pub use endpoint::EndpointKey;
 use fingerprint::{Fingerprint, FingerprintCache};
@@ -45,6 +59,14 @@ pub struct QueryExec {
     /// Same value for two executions known to run the same statement with the same values;
     /// `None` when the values are unknown (placeholders without captured parameters).
     pub identity: Option<u64>,
+    /// Its parent span (the loop's common ancestor for MN+1 patterns).
+    pub parent_span_id: Option<SpanId>,
+    /// `db.response.returned_rows`, when the instrumentation says.
+    pub returned_rows: Option<u64>,
+    /// A captured `LIKE` parameter starts with a wildcard.
+    pub pattern_leading_wildcard: bool,
+    /// Where in the code it ran, when the span says.
+    pub code_location: Option<Box<str>>,
 }
 
 impl QueryExec {
@@ -94,6 +116,20 @@ pub struct RequestAnalysis {
     pub root: Span,
     /// The request's other spans; the statements of the queries have moved into `queries`.
     pub spans: Vec<Span>,
+    /// Everything else the detectors found: slow query shapes, row-by-row writes, MN+1 loops,
+    /// outgoing calls, cache calls, new connections.
+    pub detections: Vec<Detection>,
+    /// Query shapes that belong to an MN+1 pattern of this request (their N+1 groups are part
+    /// of that pattern, not separate findings).
+    pub pattern_shapes: Vec<u64>,
+    /// Response body size of the root span, bytes.
+    pub response_bytes: Option<u64>,
+    /// Request body size of the root span, bytes.
+    pub request_bytes: Option<u64>,
+    /// Time covered by outgoing calls (HTTP, RPC, messaging), overlaps counted once.
+    pub outgoing_time_ns: u64,
+    /// Where in the code the request was handled, when the root span says.
+    pub code_location: Option<Box<str>>,
 }
 
 /// Analyzes requests; owns the fingerprint cache. Lives in the aggregator task.
@@ -120,6 +156,9 @@ impl Analyzer {
         let is_error = root.is_error || root.http.as_ref().and_then(|h| h.status_code).is_some_and(|c| c >= 500);
 
         let twins = not_executions(&spans);
+        let (mut detections, outgoing_time_ns) = outgoing::detect(&spans);
+        detections.extend(cache_calls::detect(&spans, root.duration_ns()));
+        detections.extend(connections::detect(&spans));
         let mut connection_spans = 0u32;
         let mut queries = Vec::new();
         for span in &mut spans {
@@ -133,6 +172,11 @@ impl Analyzer {
         let db_time_ns = union_length(queries.iter().map(|q| (q.start_ns, q.end_ns)));
         let n_plus_one = n_plus_one::detect(&queries, self.n_plus_one_min);
         let duplicates = duplicates::detect(&queries);
+        detections.extend(shapes::detect(&queries));
+        detections.extend(writes::detect(&queries, self.n_plus_one_min));
+        let (patterns, pattern_shapes) = mn_plus_one::detect(&queries);
+        detections.extend(patterns);
+        let http = root.http.as_deref();
         RequestAnalysis {
             endpoint,
             service: Arc::clone(&root.service),
@@ -144,6 +188,12 @@ impl Analyzer {
             connection_spans,
             n_plus_one,
             duplicates,
+            detections,
+            pattern_shapes,
+            response_bytes: http.and_then(|h| h.response_size),
+            request_bytes: http.and_then(|h| h.request_size),
+            outgoing_time_ns,
+            code_location: root.code().and_then(|c| c.location()).map(String::into_boxed_str),
             root,
             spans,
         }
@@ -151,10 +201,13 @@ impl Analyzer {
 
     /// The query `span` ran; its statement moves into the result.
     fn query_exec(&mut self, span: &mut Span) -> QueryExec {
+        let code_location = span.code().and_then(|c| c.location()).map(String::into_boxed_str);
         let db = span.db.as_deref_mut().map(std::mem::take).unwrap_or_default();
         let statement = db.statement.unwrap_or_default();
         let fingerprint = self.cache.get(&statement, &db.system);
         let identity = query_identity(&fingerprint, &statement, db.parameters.as_deref());
+        let pattern_leading_wildcard = fingerprint.facts.like_placeholder
+            && db.parameters.as_deref().is_some_and(shapes::parameters_start_with_wildcard);
         QueryExec {
             span_id: span.span_id,
             fingerprint,
@@ -163,6 +216,10 @@ impl Analyzer {
             start_ns: span.start_ns,
             end_ns: span.end_ns,
             identity,
+            parent_span_id: span.parent_span_id,
+            returned_rows: db.returned_rows,
+            pattern_leading_wildcard,
+            code_location,
         }
     }
 }
@@ -257,7 +314,7 @@ fn query_identity(fingerprint: &Fingerprint, statement: &str, parameters: Option
 }
 
 /// Total length covered by intervals sorted by start.
-fn union_length(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
+pub(crate) fn union_length(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
     let mut total = 0u64;
     let mut current: Option<(u64, u64)> = None;
     for (start, end) in intervals {
@@ -302,6 +359,7 @@ pub(crate) mod test_support {
                 ..Default::default()
             })),
             db: None,
+            extra: None,
         }
     }
 
@@ -324,6 +382,7 @@ pub(crate) mod test_support {
                 statement: Some(statement.into()),
                 ..Default::default()
             })),
+            extra: None,
         }
     }
 

@@ -394,6 +394,7 @@ mod tests {
             is_error: false,
             http: None,
             db: None,
+            extra: None,
         }
     }
 

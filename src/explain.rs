@@ -456,6 +456,8 @@ fn finding(snapshot: &Snapshot, query: &QuerySnapshot, diagnosis: &Diagnosis, me
             "Create the index (in a migration): {} Then check the plan again: the full scan should become an index search.",
             diagnosis.proposed_index
         ),
+        count_total: query.calls,
+        ..FindingSnapshot::default()
     }
 }
 

@@ -115,6 +115,8 @@ pub struct HttpAttrs {
     pub status_code: Option<u16>,
     /// `http.response.body.size` / `http.response_content_length`.
     pub response_size: Option<u64>,
+    /// `http.request.body.size` / `http.request_content_length`.
+    pub request_size: Option<u64>,
 }
 
 /// Database attributes of a span, old and new convention names already merged.
@@ -129,6 +131,92 @@ pub struct DbAttrs {
     /// Bound parameter values when the instrumentation captured them (`db.statement.parameters`,
     /// `db.query.parameter.*`), joined into one string; used to tell duplicates from N+1.
     pub parameters: Option<Box<str>>,
+    /// `db.response.returned_rows`: rows the query returned, when the instrumentation says.
+    pub returned_rows: Option<u64>,
+}
+
+impl DbAttrs {
+    /// A cache client span (Redis, Memcached): its "statement" is a command, not SQL.
+    pub fn is_cache(&self) -> bool {
+        matches!(&*self.system, "redis" | "memcached" | "valkey")
+    }
+}
+
+/// Where in the application's code a span was made (`code.*` attributes), when the
+/// instrumentation records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeAttrs {
+    /// `code.function.name` / `code.function` (with `code.namespace` in front when given).
+    pub function: Option<Box<str>>,
+    /// `code.file.path` / `code.filepath`.
+    pub file_path: Option<Box<str>>,
+    /// `code.line.number` / `code.lineno`.
+    pub line: Option<u32>,
+    /// `code.stacktrace`, when no function or file is given.
+    pub stacktrace: Option<Box<str>>,
+}
+
+impl CodeAttrs {
+    /// `path/to/file.py:42 in view_name`, or what part of it is known; `None` when nothing is.
+    pub fn location(&self) -> Option<String> {
+        let place = match (&self.file_path, self.line) {
+            (Some(path), Some(line)) => Some(format!("{path}:{line}")),
+            (Some(path), None) => Some(path.to_string()),
+            _ => None,
+        };
+        match (place, &self.function) {
+            (Some(place), Some(function)) => Some(format!("{place} in {function}")),
+            (Some(place), None) => Some(place),
+            (None, Some(function)) => Some(function.to_string()),
+            (None, None) => self.stacktrace.as_deref().and_then(top_frame).map(str::to_string),
+        }
+    }
+}
+
+/// The first line of a stack trace that names a source file (Java `at ...(File.java:12)`, Python
+/// `File "x.py", line 3`, Node `at f (/app/x.js:1:2)`), trimmed.
+fn top_frame(stacktrace: &str) -> Option<&str> {
+    stacktrace
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("at ") || line.starts_with("File "))
+        .or_else(|| stacktrace.lines().map(str::trim).find(|line| !line.is_empty()))
+}
+
+/// The kind of remote system an outgoing (CLIENT or PRODUCER) span talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallProtocol {
+    /// Not said (plain HTTP is recognized from the HTTP attributes).
+    #[default]
+    Unknown,
+    /// `rpc.system` is set (gRPC, Connect, Thrift, ...).
+    Rpc,
+    /// `messaging.system` is set (Kafka, RabbitMQ, SQS, ...).
+    Messaging,
+}
+
+/// What an outgoing call says about its peer, old and new convention names merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallAttrs {
+    /// RPC or messaging, when said.
+    pub protocol: CallProtocol,
+    /// `rpc.system(.name)` or `messaging.system`, lower case.
+    pub system: Option<Box<str>>,
+    /// `server.address` / `net.peer.name`.
+    pub server_address: Option<Box<str>>,
+    /// `server.port` / `net.peer.port`.
+    pub server_port: Option<u16>,
+    /// `rpc.service`, or `messaging.destination.name` / `messaging.destination`.
+    pub target: Option<Box<str>>,
+}
+
+/// The rarer span facts, boxed together so that spans without them stay small.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanExtra {
+    /// Code location.
+    pub code: Option<CodeAttrs>,
+    /// Peer of an outgoing call.
+    pub call: Option<CallAttrs>,
 }
 
 /// A span as the pipeline keeps it.
@@ -158,6 +246,8 @@ pub struct Span {
     pub http: Option<Box<HttpAttrs>>,
     /// DB attributes, when the span is a database span.
     pub db: Option<Box<DbAttrs>>,
+    /// Code location and outgoing-call peer, when any is present.
+    pub extra: Option<Box<SpanExtra>>,
 }
 
 impl Span {
@@ -166,9 +256,24 @@ impl Span {
         self.end_ns.saturating_sub(self.start_ns)
     }
 
-    /// A database span that carries statement text: a query.
+    /// A database span that carries statement text: a query (cache commands are not queries).
     pub fn is_query(&self) -> bool {
-        self.db.as_ref().is_some_and(|db| db.statement.is_some())
+        self.db.as_ref().is_some_and(|db| db.statement.is_some() && !db.is_cache())
+    }
+
+    /// A Redis or Memcached client span.
+    pub fn is_cache_call(&self) -> bool {
+        self.db.as_ref().is_some_and(|db| db.is_cache())
+    }
+
+    /// Code attributes, when the span has them.
+    pub fn code(&self) -> Option<&CodeAttrs> {
+        self.extra.as_ref().and_then(|e| e.code.as_ref())
+    }
+
+    /// Outgoing-call peer attributes, when the span has them.
+    pub fn call(&self) -> Option<&CallAttrs> {
+        self.extra.as_ref().and_then(|e| e.call.as_ref())
     }
 
     /// Approximate memory held by this span, for the pipeline's memory bounds.
@@ -183,12 +288,17 @@ impl Span {
             .db
             .as_ref()
             .map_or(0, |d| std::mem::size_of::<DbAttrs>() + len(&d.statement) + len(&d.operation) + len(&d.parameters));
-        std::mem::size_of::<Span>() + self.name.len() + http + db
+        let extra = self.extra.as_ref().map_or(0, |e| {
+            let code = e.code.as_ref().map_or(0, |c| len(&c.function) + len(&c.file_path) + len(&c.stacktrace));
+            let call = e.call.as_ref().map_or(0, |c| len(&c.system) + len(&c.server_address) + len(&c.target));
+            std::mem::size_of::<SpanExtra>() + code + call
+        });
+        std::mem::size_of::<Span>() + self.name.len() + http + db + extra
     }
 
     /// A database span without statement text (connect, pool checkout, ...): not a query.
     pub fn is_db_without_statement(&self) -> bool {
-        self.db.as_ref().is_some_and(|db| db.statement.is_none())
+        self.db.as_ref().is_some_and(|db| db.statement.is_none() && !db.is_cache())
     }
 }
 

@@ -571,6 +571,7 @@ mod tests {
             is_error: false,
             http: None,
             db: None,
+            extra: None,
         };
         let mut root = span(1, None, SpanKind::Server, 0, duration_ms);
         root.http = Some(Box::new(HttpAttrs {
@@ -584,7 +585,7 @@ mod tests {
             let mut query = span(10 + i, Some(1), SpanKind::Client, u64::from(i), u64::from(i) + 1);
             query.db = Some(Box::new(DbAttrs {
                 system: Arc::from("postgresql"),
-                statement: Some(format!("SELECT * FROM author WHERE id = {i}").into()),
+                statement: Some(format!("SELECT name FROM author WHERE id = {i}").into()),
                 ..Default::default()
             }));
             spans.push(query);
@@ -627,7 +628,7 @@ mod tests {
         assert_eq!(slowest.spans.len(), 2);
         assert_eq!(slowest.endpoint, "GET /books");
         let query = &slowest.spans[1];
-        assert_eq!(query.statement.as_deref(), Some("SELECT * FROM author WHERE id = 0"));
+        assert_eq!(query.statement.as_deref(), Some("SELECT name FROM author WHERE id = 0"));
         assert!(query.fingerprint_id.is_some());
     }
 

@@ -196,6 +196,7 @@ mod tests {
             is_error: false,
             http: None,
             db: None,
+            extra: None,
         };
         DecodedExport { batch: SpanBatch { spans: vec![span; spans], ..Default::default() }, rejected: 0 }
     }

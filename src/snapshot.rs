@@ -313,10 +313,18 @@ pub struct FindingSnapshot {
     pub proposed_index: Option<String>,
     /// How to fix it.
     pub hint: String,
+    /// Occurrences over all affected requests (executions, calls, repeats, new connections).
+    pub count_total: u64,
+    /// Most occurrences in one request.
+    pub count_max: u64,
+    /// The rule's largest figure, when it has one: response bytes (`huge_response`), returned
+    /// rows (`unbounded_select`), the `OFFSET` (`large_offset`), calls made one after another
+    /// (`blocking_outgoing_calls`), queries per loop item (`mn_plus_one`).
+    pub value_max: Option<u64>,
 }
 
 /// Names one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct EndpointRef {
     /// Service name.
     pub service: String,

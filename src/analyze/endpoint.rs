@@ -139,6 +139,7 @@ mod tests {
             is_error: false,
             http: http.map(Box::new),
             db: None,
+            extra: None,
         }
     }
 

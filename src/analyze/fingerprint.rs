@@ -18,6 +18,7 @@
 //! microseconds while the same text usually repeats thousands of times.
 
 mod cache;
+mod facts;
 mod fallback;
 mod lexer;
 mod normalize;
@@ -27,6 +28,7 @@ use std::borrow::Cow;
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use cache::FingerprintCache;
+pub use facts::ShapeFacts;
 
 /// Result of fingerprinting one statement text.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,6 +78,8 @@ pub struct Fingerprint {
     /// Such statements get a distinct fingerprint per sentinel, and N+1 detection must not
     /// group on them.
     pub opaque: bool,
+    /// What the slow-query-shape rules look at (leading-wildcard `LIKE`, missing `LIMIT`, ...).
+    pub facts: ShapeFacts,
 }
 
 /// What either path learns about a statement's shape.
@@ -87,6 +91,8 @@ struct Shape {
     tables: Vec<String>,
     /// Columns compared with `=`, `IN` or `= ANY` against a value in a `WHERE` clause.
     filter_columns: Vec<String>,
+    /// Shape facts from the AST (the token fallback leaves them empty).
+    facts: ShapeFacts,
 }
 
 /// Longest normalized text kept in [`Fingerprint::text`], in bytes.
@@ -132,6 +138,8 @@ pub fn fingerprint(statement: &str, db_system: &str) -> Fingerprint {
         return opaque(sentinel::EMPTY);
     }
     let (id, text) = identify(shape.text);
+    let mut facts = shape.facts;
+    facts::like_facts(&lexed, &mut facts);
     Fingerprint {
         id,
         text,
@@ -143,6 +151,7 @@ pub fn fingerprint(statement: &str, db_system: &str) -> Fingerprint {
         parsed: is_parsed,
         truncated: cut_here || cut_off || ends_like_cut_text(statement),
         opaque: false,
+        facts,
     }
 }
 
@@ -180,6 +189,7 @@ fn opaque(sentinel: &str) -> Fingerprint {
         parsed: false,
         truncated: false,
         opaque: true,
+        facts: ShapeFacts::default(),
     }
 }
 

@@ -147,6 +147,7 @@ fn convert_span(mut span: OtlpSpan, service: &Arc<Service>, intern: &mut impl Fn
         is_error,
         http: attrs.http,
         db: attrs.db,
+        extra: attrs.extra,
     })
 }
 

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use crate::aggregate::{self, AggregateConfig, Aggregates, AggregatesState};
-use crate::snapshot::{Snapshot, Totals};
+use crate::explain;
+use crate::snapshot::{FindingSnapshot, Snapshot, Totals};
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,17 @@ pub fn merge(reports: &[(String, Snapshot)]) -> Result<Snapshot, MergeError> {
     }
     let (all, receivers) = merged.ok_or(MergeError::Empty)?;
     let mut snapshot = all.snapshot(receivers.clone(), 0);
+    // Missing indexes come from the database, not from the spans: each report's stand as they
+    // are (the same shape from several reports once, at its highest cost).
+    let mut explained: Vec<FindingSnapshot> = Vec::new();
+    for finding in reports.iter().flat_map(|(_, r)| &r.findings).filter(|f| explain::is_explain_finding(f)) {
+        match explained.iter_mut().find(|kept| kept.id == finding.id) {
+            Some(kept) if kept.cost_ms_total < finding.cost_ms_total => *kept = finding.clone(),
+            Some(_) => {}
+            None => explained.push(finding.clone()),
+        }
+    }
+    explain::merge_findings(&mut snapshot.findings, &explained);
     if let Ok(state) = serde_json::to_value(all.to_state(&receivers)) {
         snapshot.aggregates = Some(Arc::new(state));
     }
@@ -217,6 +229,28 @@ mod tests {
         assert_eq!(report_json(&again), report_json(&merged));
         assert_eq!(merged.totals.requests, 2);
         assert_eq!(merged.endpoints.iter().map(|e| e.errors).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn missing_index_findings_of_the_inputs_are_kept_once() {
+        let a = Spec { route: 1, n: 1, dups: 0, ms: 10, error: false };
+        let mut one = written_report(&[(1, &a)], &Totals::default());
+        let index = FindingSnapshot {
+            id: "00000000000000aa".into(),
+            category: "missing_index".into(),
+            rule: "full_scan_filter".into(),
+            cost_ms_total: 5.0,
+            proposed_index: Some("CREATE INDEX idx_author_id ON author (id);".into()),
+            ..FindingSnapshot::default()
+        };
+        one.findings.push(index.clone());
+        let mut two = one.clone();
+        two.findings.retain(|f| f.category != "missing_index");
+        two.findings.push(FindingSnapshot { cost_ms_total: 9.0, ..index });
+        let merged = merge(&[("1".into(), one), ("2".into(), two)]).expect("merge");
+        let kept: Vec<f64> =
+            merged.findings.iter().filter(|f| f.category == "missing_index").map(|f| f.cost_ms_total).collect();
+        assert_eq!(kept, [9.0]);
     }
 
     #[test]

@@ -119,6 +119,8 @@ fn check_report(report: &Value, seed: &Seed, views: &[View]) {
     assert_eq!(num(&totals["requests"], "totals.requests"), made, "totals.requests");
     assert_eq!(requests, made, "requests summed over endpoints");
 
+    check_findings(report, seed);
+
     // The author lookup is one fingerprint shared by `/books/` and `/books/few/`.
     let books = support::endpoint(report, "GET", "/books/").expect("checked above");
     let fingerprint = &items(books, "n_plus_one", "GET /books/")[0]["fingerprint"];
@@ -138,6 +140,25 @@ fn check_report(report: &Value, seed: &Seed, views: &[View]) {
     let mut query_endpoints: Vec<&str> = strings(&query["endpoints"], "query endpoints");
     query_endpoints.sort_unstable();
     assert_eq!(query_endpoints, ["GET /books/", "GET /books/few/"]);
+}
+
+/// The ranked findings list: the N+1 of `/books/` as an N+1, the nested loop of
+/// `/authors/nested/` as one MN+1 pattern (books, then reviews per book), not as two N+1s.
+fn check_findings(report: &Value, seed: &Seed) {
+    let findings = report["findings"].as_array().expect("findings is an array");
+    let on = |route: &str| -> Vec<&Value> { findings.iter().filter(|f| f["endpoint"]["route"] == route).collect() };
+    let books = on("/books/");
+    assert_eq!(books.len(), 1, "{books:#?}");
+    assert_eq!(books[0]["category"], "n_plus_one");
+    assert_eq!(num(&books[0]["count_max"], "N+1 repeats"), seed.books as f64);
+    let nested = on("/authors/nested/");
+    assert_eq!(nested.len(), 1, "{nested:#?}");
+    assert_eq!(nested[0]["category"], "mn_plus_one");
+    let title = nested[0]["title"].as_str().unwrap_or_default();
+    let tables = format!("{}, {}", seed.book_table, seed.review_table);
+    assert!(title.contains(&tables), "the loop's tables in order: {title}");
+    assert_eq!(num(&nested[0]["requests_affected"], "MN+1 requests"), REQUESTS_PER_VIEW as f64);
+    assert!(on("/books/fixed/").is_empty() && on("/health/").is_empty(), "findings on fixed views");
 }
 
 fn check_endpoint(endpoint: &Value, view: &View, ctx: &str) {
@@ -321,7 +342,7 @@ fn start_app(python: &Path, db: &Path, dir: &Path, export: &Export, endpoint: &s
 }
 
 /// A command run in the app's directory against database `db`, without bytecode files.
-fn app_command(program: &std::ffi::OsStr, db: &Path) -> Command {
+pub(crate) fn app_command(program: &std::ffi::OsStr, db: &Path) -> Command {
     let mut command = app_process::command(program);
     command
         .current_dir(app_dir())
@@ -341,7 +362,7 @@ fn app_dir() -> PathBuf {
 /// The provisioned virtualenv's python, or `None` when the app tests are skipped.
 ///
 /// Provisions once per test run; both tests share the result.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
         eprintln!("skipping the Django app test: {SKIP_ENV}=1");
         return None;

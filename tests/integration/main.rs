@@ -10,6 +10,7 @@ mod app_process;
 mod cli;
 mod clock_skew;
 mod django_app;
+mod django_findings;
 mod drivers;
 mod explain;
 mod merge;

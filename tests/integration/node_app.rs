@@ -123,6 +123,10 @@ fn check_report(report: &Value, seed: &Seed, views: &[View]) {
     // checkout; plus the pool's pg.connect spans. Nothing else is sent.
     let spans = views.iter().map(|v| n * (2 + v.queries + v.checkouts)).sum::<u64>() + opened;
     assert_eq!(num(&totals["spans_received"], "totals.spans_received"), spans as f64, "totals.spans_received");
+    // The pool opening connections is no connection churn: a pooled app is never flagged.
+    let churn: Vec<&Value> =
+        items(report, "findings", "report").iter().filter(|f| f["category"] == "connection_churn").collect();
+    assert!(churn.is_empty(), "connection churn on a pooled app: {churn:#?}");
 
     // The per-fingerprint table: the placeholder N+1 and the literal N+1 are one entry each.
     let author_lookup = query_entry(report, "GET /books", &seed.author_table);

@@ -29,7 +29,12 @@ pub(super) fn shape(lexed: &Lexed<'_>) -> Shape {
         .collect();
     let last_statement_token = tokens.iter().rposition(|t| t.kind != TokenKind::Semicolon);
     let view = View { lexed, tokens, partners, keywords, last_statement_token };
-    Shape { text: view.normalized_text(), tables: view.tables(), filter_columns: view.filter_columns() }
+    Shape {
+        text: view.normalized_text(),
+        tables: view.tables(),
+        filter_columns: view.filter_columns(),
+        facts: Default::default(),
+    }
 }
 
 /// Verbs reported as a statement's operation.

@@ -124,12 +124,14 @@ fn parse_with(dialect: &dyn Dialect, input: &str) -> Option<Shape> {
     if statements.is_empty() {
         return None;
     }
+    let mut facts = super::ShapeFacts::default();
+    super::facts::ast_facts(&statements[0], &mut facts);
     let mut normalizer = Normalizer::default();
     for statement in &mut statements {
         let _ = statement.visit(&mut normalizer);
     }
     let text = statements.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-    Some(Shape { text, tables: normalizer.tables, filter_columns: normalizer.filter_columns })
+    Some(Shape { text, tables: normalizer.tables, filter_columns: normalizer.filter_columns, facts })
 }
 
 /// Rewrites values to `?` and collects tables and filter columns in one walk.

@@ -1,7 +1,8 @@
 """Settings for the apmtop test app: the least Django needs to serve the views.
 
 No sessions, auth, admin, messages or CSRF middleware, so the only SQL a request runs is
-the SQL its view runs, and query counts per request are exact. The SQLite file comes
+the SQL its view runs, and query counts per request are exact. CommonMiddleware (no SQL)
+sets Content-Length on every response, for the response sizes apmtop reads. The SQLite file comes
 from `APMTOP_TEST_DB` so every test run gets its own fresh database.
 """
 
@@ -19,7 +20,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = ["library"]
-MIDDLEWARE = []
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "apmtop_demo.urls"
 TEMPLATES = []
 

@@ -11,13 +11,38 @@ Query counts per request (A authors, B books, see `data.py`):
     duplicates/many/  6       same, 6 times: above the N+1 threshold, still a duplicate
     health/           0
     error/            1       then raises: a 500
+
+Views with one cause of slowness each, and a fixed twin that must show no finding:
+
+    search/             1   LIKE '%term%' (icontains): a leading wildcard no index can serve
+    search/prefix/      1   LIKE 'term%' (istartswith): the fixed twin
+    rates/              0   one HTTP call per currency to the rates service, one after another
+    rates/fixed/        1   the rates read from the local table a background job fills
+    books/export/       1   every book with its full text: a JSON body above 300 kB
+    books/export/page/  1   a page of EXPORT_PAGE_SIZE books
+    notes/loop/         NOTES_PER_REQUEST INSERTs: save() in a loop
+    notes/bulk/         1   the same rows in one bulk_create (multi-row VALUES)
+    books/page/         2   Paginator: COUNT(*) on every request, then the page
+    books/page/cursor/  1   cursor pagination: the page only
+
+The search views pass the term as an expression (`Value`), so Django writes the wildcards
+into the SQL text (`LIKE '%' || ...`): the sqlite3 instrumentation does not capture bound
+parameters, and with a plain string the pattern would be a placeholder whose value nobody
+sees. Responses carry Content-Length (CommonMiddleware), which the instrumentation records
+when told to capture that header.
 """
 
+import json
+import os
+import urllib.request
+
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse
+from django.db.models import Value
+from django.http import HttpResponse, JsonResponse
 
 from library import data
-from library.models import Author, Book
+from library.models import Author, Book, Note, Rate
 
 
 def _text(lines):
@@ -84,3 +109,61 @@ def health(request):
 def error(request):
     Author.objects.count()
     raise RuntimeError("deliberate failure for apmtop's error counts")
+
+
+def search(request):
+    rows = Book.objects.filter(title__icontains=Value(data.SEARCH_TERM)).order_by("id")
+    return _text(book.title for book in rows)
+
+
+def search_prefix(request):
+    rows = Book.objects.filter(title__istartswith=Value(data.PREFIX_TERM)).order_by("id")
+    return _text(book.title for book in rows)
+
+
+def rates(request):
+    # The request waits for the rates service, once per currency, one call after another.
+    base = os.environ["APMTOP_RATES_URL"]
+    values = {}
+    for currency in data.CURRENCIES:
+        with urllib.request.urlopen(f"{base}/rates/{currency}", timeout=10) as response:
+            values[currency] = json.load(response)["rate"]
+    return JsonResponse(values)
+
+
+def rates_fixed(request):
+    return JsonResponse({rate.currency: rate.value for rate in Rate.objects.order_by("currency")})
+
+
+def books_export(request):
+    books = list(Book.objects.order_by("id").values_list("id", "title"))
+    return HttpResponse(data.export_payload(books), content_type="application/json")
+
+
+def books_export_page(request):
+    books = list(Book.objects.order_by("id").values_list("id", "title")[: data.EXPORT_PAGE_SIZE])
+    return HttpResponse(data.export_payload(books), content_type="application/json")
+
+
+def notes_loop(request):
+    for book in range(1, data.NOTES_PER_REQUEST + 1):
+        Note(book_id=book, text=f"note on book {book}").save()
+    return _text(["saved"])
+
+
+def notes_bulk(request):
+    Note.objects.bulk_create(
+        Note(book_id=book, text=f"note on book {book}") for book in range(1, data.NOTES_PER_REQUEST + 1)
+    )
+    return _text(["saved"])
+
+
+def books_page(request):
+    page = Paginator(Book.objects.order_by("id"), data.PAGE_SIZE).page(int(request.GET.get("page", "1")))
+    return _text(book.title for book in page)
+
+
+def books_page_cursor(request):
+    after = int(request.GET.get("after", "0"))
+    rows = Book.objects.filter(id__gt=after).order_by("id")[: data.PAGE_SIZE]
+    return _text(book.title for book in rows)

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from library import data
-from library.models import Author, Book, Review
+from library.models import Author, Book, Note, Rate, Review
 
 
 class Command(BaseCommand):
@@ -22,6 +22,11 @@ class Command(BaseCommand):
         # The app has no migrations: run_syncdb creates its tables directly.
         call_command("migrate", run_syncdb=True, verbosity=0)
         with transaction.atomic():
+            Note.objects.all().delete()
+            Rate.objects.all().delete()
+            Rate.objects.bulk_create(
+                Rate(currency=currency, value=1.0 + i / 10) for i, currency in enumerate(data.CURRENCIES)
+            )
             Review.objects.all().delete()
             Book.objects.all().delete()
             Author.objects.all().delete()
@@ -37,6 +42,7 @@ class Command(BaseCommand):
                 for b in range(1, data.BOOKS + 1)
                 for r in range(data.REVIEWS_PER_BOOK)
             )
+        books = list(Book.objects.order_by("id").values_list("id", "title"))
         summary = {
             "authors": Author.objects.count(),
             "books": Book.objects.count(),
@@ -47,5 +53,13 @@ class Command(BaseCommand):
             "author_table": Author._meta.db_table,
             "book_table": Book._meta.db_table,
             "review_table": Review._meta.db_table,
+            "note_table": Note._meta.db_table,
+            "search_matches": Book.objects.filter(title__icontains=data.SEARCH_TERM).count(),
+            "prefix_matches": Book.objects.filter(title__istartswith=data.PREFIX_TERM).count(),
+            "rate_calls": len(data.CURRENCIES),
+            "export_bytes": len(data.export_payload(books)),
+            "export_page_bytes": len(data.export_payload(books[: data.EXPORT_PAGE_SIZE])),
+            "notes_per_request": data.NOTES_PER_REQUEST,
+            "page_size": data.PAGE_SIZE,
         }
         self.stdout.write(json.dumps(summary))
