@@ -82,6 +82,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", env = "APMTOP_SNAPSHOT_DIR", default_value = ".")]
     pub snapshot_dir: PathBuf,
 
+    /// Dashboard redraws per second at most (it redraws only when data changed or a key was pressed).
+    #[arg(long, value_name = "N", env = "APMTOP_FPS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub fps: u32,
+
     /// Append every OTLP export received, as received, to this capture file (see `apmtop replay`).
     #[arg(long, value_name = "FILE", env = "APMTOP_RECORD")]
     pub record: Option<PathBuf>,
@@ -242,6 +247,8 @@ pub struct Settings {
     pub quiet: bool,
     /// Where the dashboard exports snapshots.
     pub snapshot_dir: PathBuf,
+    /// Least time between two dashboard redraws.
+    pub frame: Duration,
     /// Capture file to append exports to.
     pub record: Option<PathBuf>,
     /// Capture file to process instead of listening.
@@ -270,6 +277,7 @@ impl From<Cli> for Settings {
             log: cli.log,
             quiet: cli.quiet,
             snapshot_dir: cli.snapshot_dir,
+            frame: Duration::from_secs_f64(1.0 / f64::from(cli.fps)),
             record: cli.record,
             replay: cli.replay,
             explain: cli.explain,

@@ -126,6 +126,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             grpc_addr: running.grpc_addr,
             http_addr: running.http_addr,
             snapshot_dir: settings.snapshot_dir.clone(),
+            frame: settings.frame,
             control: Some(running.control.clone()),
         };
         tui::run(config, running.snapshots.clone(), signals.recv()).await.context("the dashboard failed")

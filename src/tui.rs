@@ -52,8 +52,8 @@ use self::app::{Action, App, Effect, UiState};
 use crate::control::Control;
 use crate::snapshot::Snapshot;
 
-/// Least time between two redraws caused by new data (about 4 frames per second).
-const FRAME: Duration = Duration::from_millis(250);
+/// Default least time between two redraws caused by new data (4 frames per second; `--fps`).
+pub const FRAME: Duration = Duration::from_millis(250);
 /// How long the input thread waits for an event before checking whether it should stop.
 const INPUT_POLL: Duration = Duration::from_millis(100);
 
@@ -69,6 +69,8 @@ pub struct TuiConfig {
     /// Requests to the aggregator (traces, window, clear); `None` for a saved report, where
     /// the keys that need a live pipeline say so.
     pub control: Option<mpsc::Sender<Control>>,
+    /// Least time between two redraws (`--fps`).
+    pub frame: Duration,
 }
 
 /// Resolves on SIGINT or SIGTERM (never, if they cannot be listened for): the shutdown future
@@ -116,7 +118,7 @@ pub async fn run(
     let (effects_done, mut effects) = mpsc::channel::<Action>(8);
     let effects_done = (effects_to, effects_done);
     let started = Instant::now();
-    let mut tick = tokio::time::interval(FRAME);
+    let mut tick = tokio::time::interval(config.frame);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut snapshots_open = true;
     let mut data_dirty = false;

@@ -50,6 +50,7 @@ async fn run_demo(rate: f64) -> anyhow::Result<()> {
         http_addr: running.http_addr,
         snapshot_dir: std::env::current_dir().context("reading the current directory")?,
         control: Some(running.control.clone()),
+        frame: tui::FRAME,
     };
     let dashboard = tui::run(config, running.snapshots.clone(), tui::stop_signal()).await;
     let _ = stop_generator.send(());

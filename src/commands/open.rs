@@ -29,6 +29,7 @@ pub fn run(args: OpenArgs) -> Outcome {
         http_addr: unbound,
         snapshot_dir: std::env::current_dir().context("reading the current directory")?,
         control: None,
+        frame: tui::FRAME,
     };
     runtime.block_on(tui::run(config, snapshots, tui::stop_signal())).context("the dashboard failed")?;
     Ok(std::process::ExitCode::SUCCESS)

@@ -92,7 +92,12 @@ pub const BINDINGS: &[Binding] = &[
         help: "drill in; unfold N+1 row",
     },
     Binding { label: "Esc", keys: &[Key::Code(KeyCode::Esc)], action: Action::Back, help: "back; clear the filter" },
-    Binding { label: "s", keys: &[Key::Char('s')], action: Action::CycleSort, help: "next sort column" },
+    Binding {
+        label: "s, o",
+        keys: &[Key::Char('s'), Key::Char('o')],
+        action: Action::CycleSort,
+        help: "next sort column",
+    },
     Binding { label: "/", keys: &[Key::Char('/')], action: Action::StartFilter, help: "filter the lists" },
     Binding { label: "p", keys: &[Key::Char('p')], action: Action::TogglePause, help: "pause/resume the display" },
     Binding { label: "w", keys: &[Key::Char('w')], action: Action::CycleWindow, help: "window: all, 1 min, 5 min" },
