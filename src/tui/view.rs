@@ -392,6 +392,16 @@ mod tests {
     }
 
     #[test]
+    fn detail_lists_the_endpoints_top_query_shapes_below_its_slowest_requests() {
+        let screen = draw(&app(&[Action::Down, Action::Enter]), 140, 70);
+        let at = |text: &str| screen.find(text).unwrap_or_else(|| panic!("{text:?} missing:\n{screen}"));
+        assert!(at("Slowest requests") < at("Top query shapes"));
+        // `/api/books` runs the author lookup and the count, not the order items query.
+        assert!(screen.contains("4800 calls · p95 600µs"), "{screen}");
+        assert!(!screen.contains("order_item.sku"), "{screen}");
+    }
+
+    #[test]
     fn help_80x24() {
         assert_snapshot!(draw(&app(&[Action::ToggleHelp]), 80, 24));
     }

@@ -1,7 +1,7 @@
 //! Endpoint detail (Enter on an endpoint or offender): its latency, queries-per-request and DB
 //! time summaries, the latency and queries-per-request histograms, N+1 offenders with their whole
-//! query and fix hint, duplicated queries, and its slowest requests. Long SQL is shown whole here
-//! (wrapped), unlike in the tables.
+//! query and fix hint, duplicated queries, its slowest requests and its top query shapes (by total
+//! time). Long SQL is shown whole here (wrapped), unlike in the tables.
 //!
 //! The example traces of offenders and duplicates and the slowest requests are the rows a cursor
 //! moves through ([`detail_targets`]); Enter opens the selected one's waterfall. The list scrolls
@@ -15,7 +15,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
 use super::charts;
 use super::clean;
-use crate::snapshot::{EndpointSnapshot, Snapshot, Summary};
+use crate::snapshot::{EndpointSnapshot, QuerySnapshot, Snapshot, Summary};
 use crate::tui::app::{DetailTarget, EndpointId, TargetKind, UiState, detail_targets, endpoint_label};
 use crate::tui::format;
 use crate::tui::theme::Theme;
@@ -53,7 +53,8 @@ pub fn render_detail(area: Rect, buf: &mut Buffer, snapshot: &Snapshot, ui: &UiS
     let targets = detail_targets(endpoint);
     let cursor = ui.detail_cursor.min(targets.len().saturating_sub(1));
     let selected = targets.get(cursor);
-    let (lines, selected_line) = list_lines(endpoint, theme, selected);
+    let (mut lines, selected_line) = list_lines(endpoint, theme, selected);
+    lines.extend(top_shapes(snapshot, endpoint, theme));
     // Keep the selected row in view: a third of the way down once the list has to scroll.
     let rows = list_area.height;
     let width = usize::from(list_area.width.max(1));
@@ -181,6 +182,31 @@ fn list_lines(
     out.push(Line::raw(""));
     out.push(Line::from(Span::styled("↑↓ choose a trace · Enter opens its waterfall", theme.dim)));
     (out, selected_line)
+}
+
+/// Query shapes shown per endpoint.
+const TOP_SHAPES: usize = 5;
+
+/// The endpoint's query shapes that cost the most time (across all endpoints they run in).
+fn top_shapes(snapshot: &Snapshot, e: &EndpointSnapshot, theme: &Theme) -> Vec<Line<'static>> {
+    let runs_here = |q: &&QuerySnapshot| {
+        q.endpoint_refs.iter().any(|r| r.service == e.service && r.method == e.method && r.route == e.route)
+    };
+    let shapes: Vec<&QuerySnapshot> = snapshot.queries.iter().filter(runs_here).take(TOP_SHAPES).collect();
+    if shapes.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![Line::raw(""), section("Top query shapes (all endpoints' time)".to_string(), theme.title)];
+    for q in shapes {
+        out.push(Line::from(vec![Span::raw("  "), Span::styled(clean(&q.fingerprint), theme.sql)]));
+        out.push(Line::raw(format!(
+            "    {} calls · p95 {} · {} total",
+            format::count(q.calls),
+            format::duration_ms(q.latency_ms.p95),
+            format::duration_ms(q.time_ms_total)
+        )));
+    }
+    out
 }
 
 fn example_line(trace_id: &str, on: bool, theme: &Theme) -> Line<'static> {
