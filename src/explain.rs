@@ -414,15 +414,21 @@ fn finding(snapshot: &Snapshot, query: &QuerySnapshot, diagnosis: &Diagnosis, me
         .map(|e| e.requests)
         .sum();
     let requests_affected = requests_in_endpoints.min(query.calls).max(u64::from(query.calls > 0));
+    let endpoints_time_ms: f64 = snapshot
+        .endpoints
+        .iter()
+        .filter(|e| {
+            query.endpoint_refs.iter().any(|r| r.service == e.service && r.method == e.method && r.route == e.route)
+        })
+        .map(|e| e.latency_ms.mean * e.requests as f64)
+        .sum();
+    let per_request_ms = if requests_affected > 0 { query.time_ms_total / requests_affected as f64 } else { 0.0 };
+    let share = if endpoints_time_ms > 0.0 { query.time_ms_total / endpoints_time_ms } else { 0.0 };
+    let severity = crate::aggregate::findings::severity(per_request_ms, share);
     let mean_ms = if query.calls > 0 { query.time_ms_total / query.calls as f64 } else { 0.0 };
-    let (title, severity) = match diagnosis.rule {
-        RULE_FILTER => {
-            (format!("Full scan of {} to filter rows: missing index", diagnosis.table), severity(query, true))
-        }
-        _ => (
-            format!("Full scan and sort of {}: missing index for the ORDER BY", diagnosis.table),
-            severity(query, false),
-        ),
+    let title = match diagnosis.rule {
+        RULE_FILTER => format!("Full scan of {} to filter rows: missing index", diagnosis.table),
+        _ => format!("Full scan and sort of {}: missing index for the ORDER BY", diagnosis.table),
     };
     let evidence = format!(
         "{} executions, {:.1} ms in total ({:.2} ms each on average); the database's plan reads every row of {}{} \
@@ -458,19 +464,6 @@ fn finding(snapshot: &Snapshot, query: &QuerySnapshot, diagnosis: &Diagnosis, me
         ),
         count_total: query.calls,
         ..FindingSnapshot::default()
-    }
-}
-
-/// `high` when the shape costs a second or more in total, or 50 ms per execution; a filter scan
-/// is at least `medium`, a sort scan at least `low`.
-fn severity(query: &QuerySnapshot, filter: bool) -> &'static str {
-    let mean = if query.calls > 0 { query.time_ms_total / query.calls as f64 } else { 0.0 };
-    if query.time_ms_total >= 1000.0 || mean >= 50.0 {
-        "high"
-    } else if filter || query.time_ms_total >= 100.0 {
-        "medium"
-    } else {
-        "low"
     }
 }
 
