@@ -470,7 +470,11 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
                 cost_ns: duplicate.wasted_ns,
                 figure: 0,
                 statement: Some(&duplicate.statement),
-                code_location: None,
+                code_location: analysis
+                    .queries
+                    .iter()
+                    .find(|q| q.identity == Some(duplicate.identity) && q.code_location.is_some())
+                    .and_then(|q| q.code_location.as_deref()),
             },
             None,
             Some(&duplicate.fingerprint),

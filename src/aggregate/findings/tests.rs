@@ -180,3 +180,27 @@ fn endpoints_beyond_the_bound_are_not_kept() {
     stats.merge(&other);
     assert_eq!(stats.endpoints.len(), 2);
 }
+
+#[test]
+fn findings_show_where_in_the_code() {
+    use crate::model::{CodeAttrs, SpanExtra};
+    let spans = n_plus_one(6)
+        .into_iter()
+        .map(|mut span| {
+            span.extra = Some(Box::new(SpanExtra {
+                code: Some(CodeAttrs {
+                    function: Some("library.views.books".into()),
+                    file_path: Some("library/views.py".into()),
+                    line: Some(31),
+                    stacktrace: None,
+                }),
+                call: None,
+            }));
+            span
+        })
+        .collect();
+    let mut stats = FindingStats::new(100);
+    stats.record(&request("books/", 1, 40, spans));
+    let findings = stats.snapshot();
+    assert_eq!(findings[0].code_location.as_deref(), Some("library/views.py:31 in library.views.books"));
+}
