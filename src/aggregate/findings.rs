@@ -103,7 +103,7 @@ impl Example {
         if self.trace_id.is_empty() || weight != self.weight {
             return self.trace_id.is_empty() || weight > self.weight;
         }
-        trace_id.to_string() < self.trace_id
+        trace_hex(trace_id).as_slice() < self.trace_id.as_bytes()
     }
 
     fn offer(&mut self, other: &Example) {
@@ -159,11 +159,46 @@ impl FindingEntry {
     }
 }
 
+/// A finding's subject: text, or a 64-bit id spelled in 16 hex digits (kept on the stack).
+enum Subject<'a> {
+    Text(&'a str),
+    Id([u8; 16]),
+}
+
+impl<'a> Subject<'a> {
+    fn id(id: u64) -> Subject<'a> {
+        let mut digits = [0u8; 16];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((id >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        Subject::Id(digits)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Subject::Text(text) => text,
+            Subject::Id(digits) => std::str::from_utf8(digits).unwrap_or_default(),
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A trace id in lower-case hex, on the stack (as `TraceId`'s `Display` prints it).
+fn trace_hex(trace_id: TraceId) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in trace_id.0.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    out
+}
+
 /// What one request contributes to one finding.
 struct Occurrence<'a> {
     category: Category,
     rule: &'a str,
-    subject: String,
+    subject: Subject<'a>,
     count: u64,
     cost_ns: u64,
     figure: u64,
@@ -277,7 +312,8 @@ impl FindingStats {
         occurrence: Contribution<'_>,
     ) {
         let (occurrence, detection, fingerprint) = occurrence;
-        let id = finding_id_of_key(occurrence.category, occurrence.rule, &analysis.endpoint, &occurrence.subject);
+        let id =
+            finding_id_of_key(occurrence.category, occurrence.rule, &analysis.endpoint, occurrence.subject.as_str());
         if !self.findings.contains_key(&id) && self.findings.len() >= MAX_FINDINGS {
             return;
         }
@@ -291,7 +327,7 @@ impl FindingStats {
                 category: occurrence.category,
                 rule: occurrence.rule.to_string(),
                 endpoint: key,
-                subject: occurrence.subject.clone(),
+                subject: occurrence.subject.as_str().to_string(),
                 fingerprint_id: fingerprint.map(|f| f.id),
                 fingerprint: fingerprint.map(|f| f.text.clone()),
                 detail: detection.and_then(|d| d.detail.as_deref()).map(str::to_string).or_else(|| {
@@ -414,7 +450,7 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: detection.category,
                 rule: detection.rule,
-                subject: detection.subject.to_string(),
+                subject: Subject::Text(&detection.subject),
                 count: u64::from(detection.count),
                 cost_ns: detection.cost_ns,
                 figure: detection.figure,
@@ -446,7 +482,7 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: Category::NPlusOne,
                 rule: "",
-                subject: format!("{id:016x}"),
+                subject: Subject::id(id),
                 count: u64::from(group.repeats),
                 cost_ns: group.time_ns,
                 figure: 0,
@@ -465,7 +501,7 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: Category::DuplicateQuery,
                 rule: "",
-                subject: format!("{:016x}", duplicate.identity),
+                subject: Subject::id(duplicate.identity),
                 count: u64::from(duplicate.repeats),
                 cost_ns: duplicate.wasted_ns,
                 figure: 0,
@@ -485,3 +521,16 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hex_tests {
+    use super::*;
+
+    #[test]
+    fn stack_hex_matches_display() {
+        let trace = TraceId([0, 1, 0x7f, 0x80, 0xab, 0xff, 9, 10, 11, 12, 13, 14, 15, 16, 200, 255]);
+        assert_eq!(trace_hex(trace).as_slice(), trace.to_string().as_bytes());
+        assert_eq!(Subject::id(0x0123_4567_89ab_cdef).as_str(), "0123456789abcdef");
+        assert_eq!(Subject::id(7).as_str(), format!("{:016x}", 7u64));
+    }
+}
