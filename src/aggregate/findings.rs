@@ -15,7 +15,7 @@ mod text;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 use std::sync::Arc;
 
@@ -216,30 +216,56 @@ pub struct FindingStats {
     pub endpoints: FxHashMap<u64, EndpointTally>,
     /// Findings, by id.
     pub findings: FxHashMap<u64, FindingEntry>,
+    /// Buffer for hashing ids.
+    #[serde(skip)]
+    pub scratch: Scratch,
 }
 
-/// xxh3 of `parts`, each followed by a zero byte.
-fn hash_parts(parts: &[&str]) -> u64 {
-    let mut hasher = Xxh3::new();
+/// xxh3 of `parts`, each followed by a zero byte, joined in `scratch` (reused: one-shot xxh3
+/// over a short buffer costs far less than setting up a streaming hasher per request).
+fn hash_parts(parts: &[&str], scratch: &mut Vec<u8>) -> u64 {
+    scratch.clear();
     for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
+        scratch.extend_from_slice(part.as_bytes());
+        scratch.push(0);
     }
-    hasher.digest()
+    xxh3_64(scratch)
 }
 
-fn endpoint_hash(endpoint: &EndpointKey) -> u64 {
-    hash_parts(&[&endpoint.service, &endpoint.method, &endpoint.route])
+fn endpoint_hash(endpoint: &EndpointKey, scratch: &mut Vec<u8>) -> u64 {
+    hash_parts(&[&endpoint.service, &endpoint.method, &endpoint.route], scratch)
 }
 
 /// The stable id of a finding: xxh3 of category, rule, endpoint (service, method, route) and
-/// subject.
+/// subject, each followed by a zero byte.
 pub fn finding_id(category: Category, rule: &str, endpoint: &EndpointRef, subject: &str) -> u64 {
-    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject], &mut Vec::new())
 }
 
-fn finding_id_of_key(category: Category, rule: &str, endpoint: &EndpointKey, subject: &str) -> u64 {
-    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
+fn finding_id_of_key(
+    category: Category,
+    rule: &str,
+    endpoint: &EndpointKey,
+    subject: &str,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject], scratch)
+}
+
+/// A reusable byte buffer for hashing; never compared, serialized or cloned with the stats.
+#[derive(Debug, Default)]
+pub struct Scratch(Vec<u8>);
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 fn clip(text: &str) -> String {
@@ -260,12 +286,17 @@ fn endpoint_ref(key: &EndpointKey) -> EndpointRef {
 impl FindingStats {
     /// Empty stats that tally at most `max_endpoints` endpoints.
     pub fn new(max_endpoints: usize) -> Self {
-        FindingStats { max_endpoints, endpoints: FxHashMap::default(), findings: FxHashMap::default() }
+        FindingStats {
+            max_endpoints,
+            endpoints: FxHashMap::default(),
+            findings: FxHashMap::default(),
+            scratch: Scratch::default(),
+        }
     }
 
     /// Adds one analyzed request.
     pub fn record(&mut self, analysis: &RequestAnalysis) {
-        let key = endpoint_hash(&analysis.endpoint);
+        let key = endpoint_hash(&analysis.endpoint, &mut self.scratch.0);
         if !self.endpoints.contains_key(&key) && self.endpoints.len() >= self.max_endpoints {
             return;
         }
@@ -312,8 +343,13 @@ impl FindingStats {
         occurrence: Contribution<'_>,
     ) {
         let (occurrence, detection, fingerprint) = occurrence;
-        let id =
-            finding_id_of_key(occurrence.category, occurrence.rule, &analysis.endpoint, occurrence.subject.as_str());
+        let id = finding_id_of_key(
+            occurrence.category,
+            occurrence.rule,
+            &analysis.endpoint,
+            occurrence.subject.as_str(),
+            &mut self.scratch.0,
+        );
         if !self.findings.contains_key(&id) && self.findings.len() >= MAX_FINDINGS {
             return;
         }
