@@ -15,7 +15,7 @@ mod text;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 use std::sync::Arc;
 
@@ -103,7 +103,7 @@ impl Example {
         if self.trace_id.is_empty() || weight != self.weight {
             return self.trace_id.is_empty() || weight > self.weight;
         }
-        trace_id.to_string() < self.trace_id
+        trace_hex(trace_id).as_slice() < self.trace_id.as_bytes()
     }
 
     fn offer(&mut self, other: &Example) {
@@ -159,11 +159,46 @@ impl FindingEntry {
     }
 }
 
+/// A finding's subject: text, or a 64-bit id spelled in 16 hex digits (kept on the stack).
+enum Subject<'a> {
+    Text(&'a str),
+    Id([u8; 16]),
+}
+
+impl<'a> Subject<'a> {
+    fn id(id: u64) -> Subject<'a> {
+        let mut digits = [0u8; 16];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((id >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        Subject::Id(digits)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Subject::Text(text) => text,
+            Subject::Id(digits) => std::str::from_utf8(digits).unwrap_or_default(),
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A trace id in lower-case hex, on the stack (as `TraceId`'s `Display` prints it).
+fn trace_hex(trace_id: TraceId) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in trace_id.0.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    out
+}
+
 /// What one request contributes to one finding.
 struct Occurrence<'a> {
     category: Category,
     rule: &'a str,
-    subject: String,
+    subject: Subject<'a>,
     count: u64,
     cost_ns: u64,
     figure: u64,
@@ -187,30 +222,56 @@ pub struct FindingStats {
     /// keeping for the trace view).
     #[serde(skip)]
     pub last_took_example: bool,
+    /// Buffer for hashing ids.
+    #[serde(skip)]
+    pub scratch: Scratch,
 }
 
-/// xxh3 of `parts`, each followed by a zero byte.
-fn hash_parts(parts: &[&str]) -> u64 {
-    let mut hasher = Xxh3::new();
+/// xxh3 of `parts`, each followed by a zero byte, joined in `scratch` (reused: one-shot xxh3
+/// over a short buffer costs far less than setting up a streaming hasher per request).
+fn hash_parts(parts: &[&str], scratch: &mut Vec<u8>) -> u64 {
+    scratch.clear();
     for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
+        scratch.extend_from_slice(part.as_bytes());
+        scratch.push(0);
     }
-    hasher.digest()
+    xxh3_64(scratch)
 }
 
-fn endpoint_hash(endpoint: &EndpointKey) -> u64 {
-    hash_parts(&[&endpoint.service, &endpoint.method, &endpoint.route])
+fn endpoint_hash(endpoint: &EndpointKey, scratch: &mut Vec<u8>) -> u64 {
+    hash_parts(&[&endpoint.service, &endpoint.method, &endpoint.route], scratch)
 }
 
 /// The stable id of a finding: xxh3 of category, rule, endpoint (service, method, route) and
-/// subject.
+/// subject, each followed by a zero byte.
 pub fn finding_id(category: Category, rule: &str, endpoint: &EndpointRef, subject: &str) -> u64 {
-    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject], &mut Vec::new())
 }
 
-fn finding_id_of_key(category: Category, rule: &str, endpoint: &EndpointKey, subject: &str) -> u64 {
-    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject])
+fn finding_id_of_key(
+    category: Category,
+    rule: &str,
+    endpoint: &EndpointKey,
+    subject: &str,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    hash_parts(&[category.code(), rule, &endpoint.service, &endpoint.method, &endpoint.route, subject], scratch)
+}
+
+/// A reusable byte buffer for hashing; never compared, serialized or cloned with the stats.
+#[derive(Debug, Default)]
+pub struct Scratch(Vec<u8>);
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 fn clip(text: &str) -> String {
@@ -236,13 +297,14 @@ impl FindingStats {
             endpoints: FxHashMap::default(),
             findings: FxHashMap::default(),
             last_took_example: false,
+            scratch: Scratch::default(),
         }
     }
 
     /// Adds one analyzed request.
     pub fn record(&mut self, analysis: &RequestAnalysis) {
         self.last_took_example = false;
-        let key = endpoint_hash(&analysis.endpoint);
+        let key = endpoint_hash(&analysis.endpoint, &mut self.scratch.0);
         if !self.endpoints.contains_key(&key) && self.endpoints.len() >= self.max_endpoints {
             return;
         }
@@ -290,7 +352,13 @@ impl FindingStats {
         occurrence: Contribution<'_>,
     ) {
         let (occurrence, detection, fingerprint) = occurrence;
-        let id = finding_id_of_key(occurrence.category, occurrence.rule, &analysis.endpoint, &occurrence.subject);
+        let id = finding_id_of_key(
+            occurrence.category,
+            occurrence.rule,
+            &analysis.endpoint,
+            occurrence.subject.as_str(),
+            &mut self.scratch.0,
+        );
         if !self.findings.contains_key(&id) && self.findings.len() >= MAX_FINDINGS {
             return;
         }
@@ -304,7 +372,7 @@ impl FindingStats {
                 category: occurrence.category,
                 rule: occurrence.rule.to_string(),
                 endpoint: key,
-                subject: occurrence.subject.clone(),
+                subject: occurrence.subject.as_str().to_string(),
                 fingerprint_id: fingerprint.map(|f| f.id),
                 fingerprint: fingerprint.map(|f| f.text.clone()),
                 detail: detection.and_then(|d| d.detail.as_deref()).map(str::to_string).or_else(|| {
@@ -437,7 +505,7 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: detection.category,
                 rule: detection.rule,
-                subject: detection.subject.to_string(),
+                subject: Subject::Text(&detection.subject),
                 count: u64::from(detection.count),
                 cost_ns: detection.cost_ns,
                 figure: detection.figure,
@@ -469,7 +537,7 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: Category::NPlusOne,
                 rule: "",
-                subject: format!("{id:016x}"),
+                subject: Subject::id(id),
                 count: u64::from(group.repeats),
                 cost_ns: group.time_ns,
                 figure: 0,
@@ -508,12 +576,16 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
             Occurrence {
                 category: Category::DuplicateQuery,
                 rule: "",
-                subject: format!("{:016x}", duplicate.fingerprint.id),
+                subject: Subject::id(duplicate.fingerprint.id),
                 count,
                 cost_ns,
                 figure: 0,
                 statement: Some(&duplicate.statement),
-                code_location: None,
+                code_location: analysis
+                    .queries
+                    .iter()
+                    .find(|q| q.identity == Some(duplicate.identity) && q.code_location.is_some())
+                    .and_then(|q| q.code_location.as_deref()),
             },
             None,
             Some(&duplicate.fingerprint),
@@ -524,3 +596,16 @@ fn occurrences(analysis: &RequestAnalysis) -> Vec<Contribution<'_>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hex_tests {
+    use super::*;
+
+    #[test]
+    fn stack_hex_matches_display() {
+        let trace = TraceId([0, 1, 0x7f, 0x80, 0xab, 0xff, 9, 10, 11, 12, 13, 14, 15, 16, 200, 255]);
+        assert_eq!(trace_hex(trace).as_slice(), trace.to_string().as_bytes());
+        assert_eq!(Subject::id(0x0123_4567_89ab_cdef).as_str(), "0123456789abcdef");
+        assert_eq!(Subject::id(7).as_str(), format!("{:016x}", 7u64));
+    }
+}

@@ -180,3 +180,52 @@ fn endpoints_beyond_the_bound_are_not_kept() {
     stats.merge(&other);
     assert_eq!(stats.endpoints.len(), 2);
 }
+
+#[test]
+fn findings_show_where_in_the_code() {
+    use crate::model::{CodeAttrs, SpanExtra};
+    let spans = n_plus_one(6)
+        .into_iter()
+        .map(|mut span| {
+            span.extra = Some(Box::new(SpanExtra {
+                code: Some(CodeAttrs {
+                    function: Some("library.views.books".into()),
+                    file_path: Some("library/views.py".into()),
+                    line: Some(31),
+                    stacktrace: None,
+                }),
+                call: None,
+            }));
+            span
+        })
+        .collect();
+    let mut stats = FindingStats::new(100);
+    stats.record(&request("books/", 1, 40, spans));
+    let findings = stats.snapshot();
+    assert_eq!(findings[0].code_location.as_deref(), Some("library/views.py:31 in library.views.books"));
+}
+
+#[test]
+fn duplicates_are_one_finding_per_query_shape_and_none_inside_an_n_plus_one() {
+    const BY_ID: &str = "SELECT name FROM library_genre WHERE id = 7";
+    const BY_OTHER_ID: &str = "SELECT name FROM library_genre WHERE id = 8";
+    let mut stats = FindingStats::new(100);
+    // Two values of one shape, each run twice: one duplicate finding for the shape.
+    let spans = vec![
+        query(10, 1, BY_ID, 0),
+        query(11, 1, BY_ID, 1),
+        query(12, 1, BY_OTHER_ID, 2),
+        query(13, 1, BY_OTHER_ID, 3),
+    ];
+    stats.record(&request("genres/", 1, 40, spans));
+    // An N+1 over authors that looks up some author twice: the N+1 covers it.
+    let mut loop_spans = n_plus_one(6);
+    loop_spans.push(query(30, 1, &AUTHOR.replace("%s", "1"), 20));
+    loop_spans.push(query(31, 1, &AUTHOR.replace("%s", "1"), 21));
+    stats.record(&request("books/", 2, 40, loop_spans));
+    let findings = stats.snapshot();
+    let duplicates: Vec<&FindingSnapshot> = findings.iter().filter(|f| f.category == "duplicate_query").collect();
+    assert_eq!(duplicates.len(), 1, "{findings:#?}");
+    assert_eq!(duplicates[0].endpoint.as_ref().map(|e| e.route.as_str()), Some("/genres/"));
+    assert_eq!(duplicates[0].count_max, 4, "both values' executions count");
+}
