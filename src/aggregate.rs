@@ -23,8 +23,8 @@ use crate::analyze::{EndpointKey, RequestAnalysis, hint};
 use crate::assemble::AssemblyOutput;
 use crate::model::{ExportOrigin, Span};
 use crate::snapshot::{
-    DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats, SettingsSnapshot,
-    SlowRequest, Snapshot, Totals,
+    AuditEntry, DuplicateSnapshot, EndpointRef, EndpointSnapshot, NPlusOneSnapshot, QuerySnapshot, Repeats,
+    ServiceSnapshot, SettingsSnapshot, SlowRequest, Snapshot, Totals,
 };
 use audit::ServiceFacts;
 use distribution::{Distribution, round3};
@@ -503,6 +503,12 @@ impl Aggregates {
         }
     }
 
+    /// The instrumentation audit and the services section, for `totals`: what a time window
+    /// shows from the all-time aggregates (instrumentation gaps do not expire).
+    pub fn instrumentation(&self, totals: &Totals) -> (Vec<AuditEntry>, Vec<ServiceSnapshot>) {
+        (audit::audit(&self.services, totals), audit::services(&self.services))
+    }
+
     /// The limits these aggregates were made with.
     pub fn config(&self) -> &AggregateConfig {
         &self.config
@@ -774,8 +780,7 @@ impl Aggregates {
             b.time_ms_total.total_cmp(&a.time_ms_total).then_with(|| a.fingerprint.cmp(&b.fingerprint))
         });
 
-        let audit = audit::audit(&self.services, &totals);
-        let services = audit::services(&self.services);
+        let (audit, services) = self.instrumentation(&totals);
         Snapshot {
             generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             totals,

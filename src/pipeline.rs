@@ -192,8 +192,8 @@ impl Aggregator {
         }
     }
 
-    /// The snapshot the dashboard shows: all time, or the chosen window (whose audit is still
-    /// the all-time one: instrumentation gaps do not expire).
+    /// The snapshot the dashboard shows: all time, or the chosen window (whose audit and services
+    /// are still the all-time ones: instrumentation gaps do not expire).
     fn displayed_snapshot(&self) -> Snapshot {
         let Some(window) = self.window.duration() else {
             return self.snapshot();
@@ -202,7 +202,7 @@ impl Aggregator {
             .slices
             .merged(window, Instant::now())
             .snapshot(aggregate::receiver_counters(&self.receiver_totals()), self.assembler.pending_traces() as u64);
-        shown.audit = self.snapshot().audit;
+        (shown.audit, shown.services) = self.aggregates.instrumentation(&self.receiver_totals());
         shown.window_seconds = Some(window.as_secs_f64());
         self.add_extra_findings(&mut shown);
         shown
@@ -687,6 +687,7 @@ mod tests {
         assert_eq!(shown.totals.requests, 1);
         assert_eq!(shown.window_seconds, Some(60.0));
         assert_eq!(shown.endpoints.len(), 1);
+        assert_eq!(shown.services.len(), 1, "a window still names the services that sent spans");
 
         aggregator.clear();
         aggregator.set_window(Window::All);
