@@ -484,9 +484,9 @@ fn costliest_endpoint(snapshot: &Snapshot, refs: &[EndpointRef]) -> Option<Endpo
         .cloned()
 }
 
-/// Most costly first.
+/// Ranked like every other list of findings ([`crate::aggregate::findings::rank_findings`]).
 pub fn sort_findings(findings: &mut [FindingSnapshot]) {
-    findings.sort_by(|a, b| b.cost_ms_total.total_cmp(&a.cost_ms_total).then_with(|| a.id.cmp(&b.id)));
+    crate::aggregate::findings::rank_findings(findings);
 }
 
 /// Whether `finding` was made here (so a fresh pass replaces it).

@@ -475,14 +475,20 @@ impl FindingStats {
                 out.push(finding);
             }
         }
-        out.sort_by(|a, b| {
-            b.cost_ms_total
-                .total_cmp(&a.cost_ms_total)
-                .then_with(|| rank(&a.severity).cmp(&rank(&b.severity)))
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        rank_findings(&mut out);
         out
     }
+}
+
+/// Orders findings the one way every list of them is ordered: most costly first, then by
+/// severity, then by id (so equal costs never depend on arrival order).
+pub fn rank_findings(findings: &mut [FindingSnapshot]) {
+    findings.sort_by(|a, b| {
+        b.cost_ms_total
+            .total_cmp(&a.cost_ms_total)
+            .then_with(|| rank(&a.severity).cmp(&rank(&b.severity)))
+            .then_with(|| a.id.cmp(&b.id))
+    });
 }
 
 fn rank(severity: &str) -> u8 {

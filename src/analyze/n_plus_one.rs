@@ -29,21 +29,26 @@ pub struct NPlusOne {
     pub time_ns: u64,
 }
 
-/// The N+1 groups among `queries`, in order of first execution.
-pub fn detect(queries: &[QueryExec], min: u32) -> Vec<NPlusOne> {
+/// The groupable `queries` that `keep` accepts, grouped by shape, groups in order of first
+/// execution: what the N+1 and row-by-row write detectors both count.
+pub fn shape_groups(queries: &[QueryExec], keep: impl Fn(&QueryExec) -> bool) -> Vec<Vec<&QueryExec>> {
     let mut groups: FxHashMap<u64, Vec<&QueryExec>> = FxHashMap::default();
     let mut order = Vec::new();
-    for query in queries.iter().filter(|q| q.is_groupable()) {
+    for query in queries.iter().filter(|q| q.is_groupable() && keep(q)) {
         let group = groups.entry(query.fingerprint.id).or_default();
         if group.is_empty() {
             order.push(query.fingerprint.id);
         }
         group.push(query);
     }
-    order
+    order.into_iter().filter_map(|id| groups.remove(&id)).collect()
+}
+
+/// The N+1 groups among `queries`, in order of first execution.
+pub fn detect(queries: &[QueryExec], min: u32) -> Vec<NPlusOne> {
+    shape_groups(queries, |_| true)
         .into_iter()
-        .filter_map(|id| {
-            let group = groups.remove(&id)?;
+        .filter_map(|group| {
             let repeats = u32::try_from(group.len()).unwrap_or(u32::MAX);
             if repeats < min || all_identical(&group) {
                 return None;

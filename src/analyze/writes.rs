@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use super::QueryExec;
 use super::detection::{Category, Detection};
 
@@ -25,26 +23,13 @@ pub fn write_rule(operation: Option<&str>) -> Option<&'static str> {
 
 /// The write shapes among `queries` repeated at least `min` times, in order of first execution.
 pub fn detect(queries: &[QueryExec], min: u32) -> Vec<Detection> {
-    let mut groups: FxHashMap<u64, Vec<&QueryExec>> = FxHashMap::default();
-    let mut order = Vec::new();
-    for query in queries.iter().filter(|q| q.is_groupable()) {
-        if write_rule(query.fingerprint.operation.as_deref()).is_none() {
-            continue;
-        }
-        let group = groups.entry(query.fingerprint.id).or_default();
-        if group.is_empty() {
-            order.push(query.fingerprint.id);
-        }
-        group.push(query);
-    }
-    order
+    super::n_plus_one::shape_groups(queries, |q| write_rule(q.fingerprint.operation.as_deref()).is_some())
         .into_iter()
-        .filter_map(|id| {
-            let group = groups.remove(&id)?;
+        .filter_map(|group| {
             let count = u32::try_from(group.len()).unwrap_or(u32::MAX);
             let first = group.first().filter(|_| count >= min)?;
             let rule = write_rule(first.fingerprint.operation.as_deref())?;
-            let mut found = Detection::new(Category::RowByRowWrite, rule, format!("{id:016x}"));
+            let mut found = Detection::new(Category::RowByRowWrite, rule, format!("{:016x}", first.fingerprint.id));
             found.fingerprint = Some(Arc::clone(&first.fingerprint));
             found.system = Some(Arc::clone(&first.db_system));
             found.example = Some(first.statement.clone());
