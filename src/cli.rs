@@ -45,7 +45,7 @@ pub struct Cli {
     pub http: SocketAddr,
 
     /// Run without the terminal dashboard (for CI and scripts).
-    #[arg(long, env = "APMTOP_HEADLESS")]
+    #[arg(long, env = "APMTOP_HEADLESS", value_parser = clap::builder::BoolishValueParser::new())]
     pub headless: bool,
 
     /// Write the JSON report here on SIGINT/SIGTERM (after everything received is processed).
@@ -75,7 +75,7 @@ pub struct Cli {
     pub log: Option<PathBuf>,
 
     /// Headless: do not print progress lines on stderr.
-    #[arg(short, long, env = "APMTOP_QUIET")]
+    #[arg(short, long, env = "APMTOP_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Directory where the dashboard's `e` key writes snapshot reports.

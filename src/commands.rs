@@ -45,13 +45,44 @@ impl CommandError {
 
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#}", self.error)
+        f.write_str(&error_line(&self.error))
     }
+}
+
+/// An error and its causes on one line, `outer: cause: cause`, leaving out a cause whose text the
+/// line already holds (error types that print their source in their own message).
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 impl From<anyhow::Error> for CommandError {
     fn from(error: anyhow::Error) -> Self {
         CommandError::runtime(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let path = std::path::Path::new("/nonexistent/r.json");
+        let error = anyhow::Error::new(crate::report::json::read(path).expect_err("missing"));
+        let line = error_line(&error);
+        assert_eq!(line.matches("No such file").count(), 1, "{line}");
+        let layered = anyhow::anyhow!("disk full").context("writing the merged report to all.json");
+        assert_eq!(error_line(&layered), "writing the merged report to all.json: disk full");
     }
 }
 

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     if let Err(error) = init_logging(&settings) {
-        eprintln!("apmtop: error: {error:#}");
+        eprintln!("apmtop: error: {}", commands::error_line(&error));
         return ExitCode::from(1);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("apmtop: error: {error:#}");
+            eprintln!("apmtop: error: {}", commands::error_line(&error));
             ExitCode::from(1)
         }
     }
@@ -68,7 +68,7 @@ fn run_command(command: Command) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("apmtop: error: {error:#}");
+            eprintln!("apmtop: error: {error}");
             ExitCode::from(error.exit_code())
         }
     }
@@ -81,10 +81,39 @@ fn usage_error(error: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let rendered = error.render().to_string();
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("apmtop: error: {first} (see 'apmtop --help')");
+    eprintln!("apmtop: error: {}", one_line_usage_error(&rendered));
     ExitCode::from(2)
+}
+
+/// clap's error as one line: its message (which may span lines, e.g. the list of missing
+/// arguments), then where to read more: the help of the (sub)command its usage line names.
+fn one_line_usage_error(rendered: &str) -> String {
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let command: Vec<&str> = rendered
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Usage:"))
+        .map(|usage| usage.split_whitespace().take_while(|word| !word.starts_with(['-', '<', '['])).collect())
+        .unwrap_or_default();
+    let command = if command.is_empty() { invoked_command() } else { command.join(" ") };
+    let message = if message.is_empty() { "invalid arguments" } else { message };
+    format!("{message} (see '{command} --help')")
+}
+
+/// `apmtop SUBCOMMAND` when the first argument names a subcommand, else `apmtop`.
+fn invoked_command() -> String {
+    use clap::CommandFactory;
+    let first = std::env::args().nth(1).unwrap_or_default();
+    match Cli::command().get_subcommands().find(|sub| sub.get_name() == first) {
+        Some(sub) => format!("apmtop {}", sub.get_name()),
+        None => "apmtop".to_string(),
+    }
 }
 
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {

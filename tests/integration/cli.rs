@@ -179,6 +179,42 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_problem(#[case] args: &[
     assert_one_line_error(&output, 2, mentions, &format!("{args:?}"));
 }
 
+/// Subcommand usage errors name what is missing or wrong and the subcommand's own help.
+#[rstest]
+#[case::missing_arguments(&["merge"], "--output <FILE> <REPORT>... (see 'apmtop merge --help')")]
+#[case::bad_value(&["report", "r.json", "--format", "pdf"], "'pdf' for '--format <FORMAT>'")]
+#[case::help_is_named(&["diff", "a.json", "b.json", "--tolerance=-5"], "(see 'apmtop diff --help')")]
+#[case::run_flag_before_subcommand(&["--headless", "check", "r.json"], "check")]
+fn subcommand_usage_errors_exit_2_with_one_line(#[case] args: &[&str], #[case] mentions: &str) {
+    let output = apmtop().args(args).output().expect("run apmtop");
+    assert_one_line_error(&output, 2, mentions, &format!("{args:?}"));
+}
+
+/// `APMTOP_HEADLESS=1` (not only `true`) runs headless: without it, a run with no terminal stops
+/// at once asking for `--headless`.
+#[rstest]
+#[case("1")]
+#[case("yes")]
+#[case("true")]
+fn boolean_environment_variables_take_the_usual_spellings(#[case] value: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apmtop"))
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .env("APMTOP_HEADLESS", value)
+        .env("APMTOP_QUIET", value)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn apmtop");
+    let stderr = child.stderr.take().expect("stderr");
+    let first = BufReader::new(stderr).lines().next().and_then(Result::ok).unwrap_or_default();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("signal");
+    let status = child.wait().expect("wait");
+    assert!(first.starts_with("apmtop: listening "), "APMTOP_HEADLESS={value}: {first}");
+    assert!(status.success(), "APMTOP_HEADLESS={value}: {status}");
+}
+
 #[rstest]
 #[case::grpc("--grpc")]
 #[case::http("--http")]
