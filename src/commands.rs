@@ -71,21 +71,6 @@ impl From<anyhow::Error> for CommandError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn causes_already_in_the_message_are_not_repeated() {
-        let path = std::path::Path::new("/nonexistent/r.json");
-        let error = anyhow::Error::new(crate::report::json::read(path).expect_err("missing"));
-        let line = error_line(&error);
-        assert_eq!(line.matches("No such file").count(), 1, "{line}");
-        let layered = anyhow::anyhow!("disk full").context("writing the merged report to all.json");
-        assert_eq!(error_line(&layered), "writing the merged report to all.json: disk full");
-    }
-}
-
 /// Reads a JSON report, as unusable input (exit 2) when it cannot be read or is not a report.
 pub fn read_report(path: &Path) -> Result<Snapshot, CommandError> {
     crate::report::json::read(path).map_err(CommandError::input)
@@ -105,5 +90,20 @@ pub fn write_output(output: Option<&Path>, bytes: &[u8]) -> Result<(), CommandEr
                 Err(error) => Err(CommandError::runtime(anyhow::Error::new(error).context("cannot write to stdout"))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let path = std::path::Path::new("/nonexistent/r.json");
+        let error = anyhow::Error::new(crate::report::json::read(path).expect_err("missing"));
+        let line = error_line(&error);
+        assert_eq!(line.matches("No such file").count(), 1, "{line}");
+        let layered = anyhow::anyhow!("disk full").context("writing the merged report to all.json");
+        assert_eq!(error_line(&layered), "writing the merged report to all.json: disk full");
     }
 }
