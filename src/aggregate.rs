@@ -594,8 +594,9 @@ impl Aggregates {
         if let Some(facts) = self.services.get_mut(&analysis.service.name) {
             facts.requests += 1;
         }
-        let trace_id = analysis.trace_id.to_string();
-        self.endpoint_stats(&analysis.endpoint).record(analysis, &trace_id);
+        let trace_id = analysis.trace_id.hex();
+        let trace_id = trace_id.as_str();
+        self.endpoint_stats(&analysis.endpoint).record(analysis, trace_id);
         self.findings.record(analysis);
         for query in &analysis.queries {
             let stats = self.query_stats(&query.fingerprint, &query.db_system);

@@ -23,7 +23,31 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+/// A trace id as 32 lower-case hex digits, on the stack: what reports and kept examples store,
+/// without a `String` per request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceHex([u8; 32]);
+
+impl TraceHex {
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl TraceId {
+    /// Its 32 lower-case hex digits (as `Display` writes them), without allocating.
+    pub fn hex(&self) -> TraceHex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        TraceHex(out)
+    }
+
     /// Parses 32 hex digits (as [`TraceId`]'s `Display` writes them).
     pub fn from_hex(hex: &str) -> Option<TraceId> {
         let bytes = hex.as_bytes();
@@ -41,7 +65,7 @@ impl TraceId {
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
+        f.write_str(self.hex().as_str())
     }
 }
 

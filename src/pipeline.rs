@@ -144,7 +144,7 @@ impl Aggregator {
             self.aggregates.record(&analysis);
             self.slices.record(&analysis, now);
             // Only requests the aggregates now point at are kept: the others cost no copy.
-            if self.aggregates.references(&analysis.endpoint, &analysis.trace_id.to_string()) {
+            if self.aggregates.references(&analysis.endpoint, analysis.trace_id.hex().as_str()) {
                 self.traces.insert(TraceRecord::from_analysis(analysis));
             }
         }
@@ -154,7 +154,7 @@ impl Aggregator {
     /// Drops the kept traces the aggregates no longer point at.
     fn evict_unreferenced_traces(&mut self) {
         let referenced = self.aggregates.referenced_traces();
-        self.traces.retain_referenced(|id| referenced.contains(id.to_string().as_str()));
+        self.traces.retain_referenced(|id| referenced.contains(id.hex().as_str()));
     }
 
     /// Serves one request from the dashboard.

@@ -103,7 +103,7 @@ impl Example {
         if self.trace_id.is_empty() || weight != self.weight {
             return self.trace_id.is_empty() || weight > self.weight;
         }
-        trace_hex(trace_id).as_slice() < self.trace_id.as_bytes()
+        trace_id.hex().as_str() < self.trace_id.as_str()
     }
 
     fn offer(&mut self, other: &Example) {
@@ -183,16 +183,6 @@ impl<'a> Subject<'a> {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// A trace id in lower-case hex, on the stack (as `TraceId`'s `Display` prints it).
-fn trace_hex(trace_id: TraceId) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, byte) in trace_id.0.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-    }
-    out
-}
 
 /// What one request contributes to one finding.
 struct Occurrence<'a> {
@@ -610,7 +600,7 @@ mod hex_tests {
     #[test]
     fn stack_hex_matches_display() {
         let trace = TraceId([0, 1, 0x7f, 0x80, 0xab, 0xff, 9, 10, 11, 12, 13, 14, 15, 16, 200, 255]);
-        assert_eq!(trace_hex(trace).as_slice(), trace.to_string().as_bytes());
+        assert_eq!(trace.hex().as_str(), "00017f80abff090a0b0c0d0e0f10c8ff");
         assert_eq!(Subject::id(0x0123_4567_89ab_cdef).as_str(), "0123456789abcdef");
         assert_eq!(Subject::id(7).as_str(), format!("{:016x}", 7u64));
     }
