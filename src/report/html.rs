@@ -212,22 +212,13 @@ fn render_findings(out: &mut String, findings: &[FindingSnapshot]) {
             escape(&finding.severity),
             escape(&finding.title)
         );
-        let kind = if finding.rule.is_empty() {
-            finding.category.clone()
-        } else {
-            format!("{} / {}", finding.category, finding.rule)
-        };
-        let _ =
-            write!(out, "<p>{} · {}: {} in total", escape(&kind), finding_endpoint(finding), ms(finding.cost_ms_total));
-        if finding.requests_affected > 0 {
-            let _ = write!(
-                out,
-                ", about {} in each of {}",
-                ms(finding.cost_ms_per_request),
-                plural(finding.requests_affected as usize, "request", "requests")
-            );
-        }
-        out.push_str(".</p>\n");
+        let _ = writeln!(
+            out,
+            "<p>{} · {}: {}.</p>",
+            escape(&text::finding_kind(finding)),
+            finding_endpoint(finding),
+            text::finding_cost(finding)
+        );
         if !finding.evidence.is_empty() {
             let _ = writeln!(out, "<p>{}</p>", escape(&finding.evidence));
         }

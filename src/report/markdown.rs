@@ -103,29 +103,15 @@ fn render_findings(out: &mut String, findings: &[FindingSnapshot]) {
     more(out, findings.len(), MAX_FINDING_ROWS, "finding", "findings");
     out.push('\n');
     for (rank, finding) in findings.iter().take(MAX_FINDING_DETAILS).enumerate() {
-        let kind = if finding.rule.is_empty() {
-            finding.category.clone()
-        } else {
-            format!("{} / {}", finding.category, finding.rule)
-        };
         let _ = writeln!(
             out,
             "**{}. {}** ({}, {})\n",
             rank + 1,
             escape(&finding.title),
             escape(&finding.severity),
-            escape(&kind)
+            escape(&text::finding_kind(finding))
         );
-        let _ = write!(out, "{}: {} in total", finding_endpoint(finding), ms(finding.cost_ms_total));
-        if finding.requests_affected > 0 {
-            let _ = write!(
-                out,
-                ", about {} in each of {}",
-                ms(finding.cost_ms_per_request),
-                plural(finding.requests_affected as usize, "request", "requests")
-            );
-        }
-        out.push('.');
+        let _ = write!(out, "{}: {}.", finding_endpoint(finding), text::finding_cost(finding));
         if !finding.evidence.is_empty() {
             let _ = write!(out, " {}", escape(&finding.evidence));
         }

@@ -87,6 +87,25 @@ pub fn plural(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
+/// A finding's kind, `category` or `category / rule`.
+pub fn finding_kind(finding: &crate::snapshot::FindingSnapshot) -> String {
+    if finding.rule.is_empty() { finding.category.clone() } else { format!("{} / {}", finding.category, finding.rule) }
+}
+
+/// What a finding costs, in words: `120ms in total, about 40ms in each of 3 requests` (figures
+/// only, so every format can use it as is).
+pub fn finding_cost(finding: &crate::snapshot::FindingSnapshot) -> String {
+    let mut text = format!("{} in total", ms(finding.cost_ms_total));
+    if finding.requests_affected > 0 {
+        text.push_str(&format!(
+            ", about {} in each of {}",
+            ms(finding.cost_ms_per_request),
+            plural(finding.requests_affected as usize, "request", "requests")
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
