@@ -321,24 +321,38 @@ impl Seed {
 /// Starts the instrumented app, `manage.py runserver` under `opentelemetry-instrument`, on a free port.
 fn start_app(python: &Path, db: &Path, dir: &Path, export: &Export, endpoint: &str) -> AppProcess {
     let port = app_process::free_port();
+    let mut command = instrumented_runserver(python, db, port, SERVICE, export.protocol, endpoint);
+    command.env("OTEL_METRICS_EXPORTER", export.metrics).env("OTEL_METRIC_EXPORT_INTERVAL", "1000");
+    if let Some(opt_in) = export.semconv_opt_in {
+        command.env("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in);
+    }
+    AppProcess::spawn(command, port, dir)
+}
+
+/// `manage.py runserver` on `port` under `opentelemetry-instrument` as `service`, exporting
+/// traces with `protocol` to `endpoint` quickly (200 ms batches), logs off; metrics are the
+/// caller's choice.
+pub(crate) fn instrumented_runserver(
+    python: &Path,
+    db: &Path,
+    port: u16,
+    service: &str,
+    protocol: &str,
+    endpoint: &str,
+) -> Command {
     let instrument = python.with_file_name("opentelemetry-instrument");
     let mut command = app_command(instrument.as_os_str(), db);
     command
         .arg(python)
         .args(["manage.py", "runserver", "--noreload"])
         .arg(format!("127.0.0.1:{port}"))
-        .env("OTEL_SERVICE_NAME", SERVICE)
+        .env("OTEL_SERVICE_NAME", service)
         .env("OTEL_TRACES_EXPORTER", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", export.protocol)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env("OTEL_METRICS_EXPORTER", export.metrics)
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         .env("OTEL_LOGS_EXPORTER", "none")
         .env("OTEL_BSP_SCHEDULE_DELAY", "200");
-    if let Some(opt_in) = export.semconv_opt_in {
-        command.env("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in);
-    }
-    AppProcess::spawn(command, port, dir)
+    command
 }
 
 /// A command run in the app's directory against database `db`, without bytecode files.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::app_process::{self, AppProcess, SeedSummary};
-use crate::django_app::{app_command, python};
+use crate::django_app::{app_command, instrumented_runserver, python};
 use crate::support::{Apmtop, num};
 
 /// `service.name` the app reports.
@@ -151,19 +151,9 @@ fn check_ranking(findings: &[Value]) {
 
 fn start_app(python: &Path, db: &Path, dir: &Path, endpoint: &str, rates_url: &str) -> AppProcess {
     let port = app_process::free_port();
-    let instrument = python.with_file_name("opentelemetry-instrument");
-    let mut command = app_command(instrument.as_os_str(), db);
+    let mut command = instrumented_runserver(python, db, port, SERVICE, "grpc", endpoint);
     command
-        .arg(python)
-        .args(["manage.py", "runserver", "--noreload"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("OTEL_SERVICE_NAME", SERVICE)
-        .env("OTEL_TRACES_EXPORTER", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_METRICS_EXPORTER", "none")
-        .env("OTEL_LOGS_EXPORTER", "none")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
         .env("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "content-length")
         .env("APMTOP_RATES_URL", rates_url);
     AppProcess::spawn(command, port, dir)
